@@ -1,0 +1,9 @@
+//! One module per subcommand: argument parsing (clap) and printing; the work lives in the crates.
+
+pub mod catalog;
+pub mod plan;
+pub mod table;
+pub mod workload;
+
+/// Error type shared by the subcommands.
+pub type CmdResult = Result<(), Box<dyn std::error::Error>>;

@@ -1,0 +1,63 @@
+//! The `medley` command line: simulate, profile, plan and compare LLM serving on mixed GPU fleets.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// medley: simulate and plan LLM serving on heterogeneous GPU clusters.
+#[derive(Debug, Parser)]
+#[command(name = "medley", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    catalog: cmd::catalog::CatalogArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List GPU types: memory, bandwidth, FLOPS, links, power and $/GPU-hour.
+    Gpus(cmd::catalog::GpusArgs),
+    /// List LLM architectures and their sources.
+    Models(cmd::catalog::ModelsArgs),
+    /// List the price books side by side.
+    Prices(cmd::catalog::PricesArgs),
+    /// Does a model fit a GPU type, how big is its KV cache, how fast does it run?
+    Instance(cmd::catalog::InstanceArgs),
+    /// Fit the latency model's efficiency factors to measured prefill/decode times.
+    Calibrate(cmd::catalog::CalibrateArgs),
+    /// Workload tools: trace statistics, synthetic generation, presets.
+    #[command(subcommand)]
+    Workload(cmd::workload::WorkloadCmd),
+    /// Solve the cost-minimising GPU mix (Mélange's integer program).
+    Plan(cmd::plan::PlanArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let catalog = match cli.catalog.load() {
+        Ok(catalog) => catalog,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match cli.command {
+        Command::Gpus(args) => cmd::catalog::gpus(args, &catalog),
+        Command::Models(args) => cmd::catalog::models(args, &catalog),
+        Command::Prices(args) => cmd::catalog::prices(args, &catalog),
+        Command::Instance(args) => cmd::catalog::instance(args, &catalog),
+        Command::Calibrate(args) => cmd::catalog::calibrate_cmd(args, &catalog),
+        Command::Workload(workload_cmd) => cmd::workload::run(workload_cmd),
+        Command::Plan(args) => cmd::plan::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
