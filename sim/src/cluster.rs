@@ -1,0 +1,149 @@
+//! A cluster: replicas, each with its own instance type, priced under a named book.
+
+use std::sync::Arc;
+
+use gpu_models::{Catalog, Instance, InstanceOptions};
+use serde::Serialize;
+
+/// One kind of replica in the cluster.
+#[derive(Debug, Clone)]
+pub struct ReplicaType {
+    /// Instance name (`A10G`, or `H100-SXMx4` for a tensor-parallel group).
+    pub name: String,
+    /// The instance type.
+    pub instance: Arc<Instance>,
+    /// $/hour of one replica (all its GPUs) under the cluster's price book.
+    pub usd_per_hour: f64,
+}
+
+/// Replicas and their types.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// Distinct replica types.
+    pub types: Vec<ReplicaType>,
+    /// Type index of each replica.
+    pub replicas: Vec<u32>,
+    /// Price book the prices come from.
+    pub price_book: String,
+}
+
+/// One entry of a cluster spec: `count` replicas of `gpu` with `tp` GPUs each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterEntry {
+    /// GPU name.
+    pub gpu: String,
+    /// Replicas.
+    pub count: u32,
+    /// GPUs per replica.
+    pub tp: u32,
+}
+
+/// Parses `A10G:3,A100-80GB:2` (and `H100-SXM:2:tp4` for tensor-parallel replicas).
+pub fn parse_spec(spec: &str) -> Result<Vec<ClusterEntry>, String> {
+    let mut entries = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let fields: Vec<&str> = part.split(':').collect();
+        let bad = || {
+            format!(
+                "cluster entry '{part}': expected GPU:COUNT or GPU:COUNT:tpN (e.g. A10G:3 or H100-SXM:2:tp4)"
+            )
+        };
+        let (gpu, count, tp) = match fields.as_slice() {
+            [gpu, count] => (*gpu, *count, "tp1"),
+            [gpu, count, tp] => (*gpu, *count, *tp),
+            _ => return Err(bad()),
+        };
+        let count: u32 = count.parse().map_err(|_| bad())?;
+        let tp: u32 = tp
+            .strip_prefix("tp")
+            .and_then(|t| t.parse().ok())
+            .filter(|t| *t > 0)
+            .ok_or_else(bad)?;
+        if gpu.is_empty() {
+            return Err(bad());
+        }
+        entries.push(ClusterEntry {
+            gpu: gpu.to_string(),
+            count,
+            tp,
+        });
+    }
+    if entries.iter().map(|e| e.count).sum::<u32>() == 0 {
+        return Err(format!("cluster '{spec}' has no replicas"));
+    }
+    Ok(entries)
+}
+
+impl Cluster {
+    /// Builds a cluster serving `model` from spec entries; every type must fit and be priced.
+    pub fn build(
+        entries: &[ClusterEntry],
+        catalog: &Catalog,
+        model: &str,
+        options: &InstanceOptions,
+        price_book: Option<&str>,
+    ) -> Result<Self, String> {
+        let book = catalog.price_book(price_book).map_err(|e| e.to_string())?;
+        let mut types: Vec<ReplicaType> = Vec::new();
+        let mut replicas = Vec::new();
+        for entry in entries {
+            let instance = Instance::from_catalog(catalog, model, &entry.gpu, entry.tp, options)
+                .map_err(|e| e.to_string())?
+                .map_err(|reason| {
+                    format!(
+                        "{model} on {} x{}: does not fit: {reason}",
+                        entry.gpu, entry.tp
+                    )
+                })?;
+            let name = if entry.tp == 1 {
+                instance.gpu.name.clone()
+            } else {
+                format!("{}x{}", instance.gpu.name, entry.tp)
+            };
+            let usd_per_hour = instance.usd_per_hour(book).ok_or_else(|| {
+                format!(
+                    "price book '{}' has no price for {} (choose another with --prices)",
+                    book.name, instance.gpu.name
+                )
+            })?;
+            let type_index = match types.iter().position(|t| t.name == name) {
+                Some(i) => i,
+                None => {
+                    types.push(ReplicaType {
+                        name,
+                        instance: Arc::new(instance),
+                        usd_per_hour,
+                    });
+                    types.len() - 1
+                }
+            };
+            replicas.extend(std::iter::repeat_n(type_index as u32, entry.count as usize));
+        }
+        Ok(Self {
+            types,
+            replicas,
+            price_book: book.name.clone(),
+        })
+    }
+
+    /// Total $/hour of all replicas.
+    pub fn usd_per_hour(&self) -> f64 {
+        self.replicas
+            .iter()
+            .map(|&t| self.types[t as usize].usd_per_hour)
+            .sum()
+    }
+
+    /// Short description: `A10G:3,A100-80GB:2`.
+    pub fn describe(&self) -> String {
+        self.types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let count = self.replicas.iter().filter(|&&r| r as usize == i).count();
+                format!("{}:{count}", t.name)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}

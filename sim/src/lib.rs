@@ -1,0 +1,24 @@
+//! The discrete-event simulator of LLM serving on heterogeneous GPU clusters: an exact
+//! integer-time event core, a vLLM-like replica engine (continuous, chunked or static
+//! batching; paged KV cache; preemption by recompute or swap), routing across replicas of
+//! different GPU types, and metrics (TTFT, TPOT, SLO attainment, utilisation, cost).
+
+pub mod cluster;
+pub mod config;
+pub mod engine;
+pub mod events;
+pub mod hist;
+pub mod metrics;
+pub mod queue;
+pub mod replica;
+pub mod router;
+pub mod sink;
+pub mod time;
+
+pub use cluster::{Cluster, ClusterEntry, ReplicaType, parse_spec};
+pub use config::{BatchingMode, EngineConfig, PreemptionMode, SloTargets, parse_duration_s};
+pub use engine::{Progress, SimConfig, SimError, simulate};
+pub use metrics::Summary;
+pub use queue::{QueueKind, QueuePolicy};
+pub use router::{CapacityTable, RouterKind};
+pub use sink::{CsvSink, NullSink, RecordSink, RequestRecord, RequestStatus, SampleRecord, VecSink};

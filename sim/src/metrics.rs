@@ -1,0 +1,420 @@
+//! Aggregating per-request outcomes into a run summary.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use workloads::BucketEdges;
+
+use crate::cluster::Cluster;
+use crate::config::SloTargets;
+use crate::hist::{LogHistogram, Quantiles};
+use crate::replica::Replica;
+use crate::sink::{RequestRecord, RequestStatus};
+use crate::time::{Nanos, to_secs};
+
+/// Request counts by fate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counts {
+    /// Requests that arrived.
+    pub arrived: u64,
+    /// Completed.
+    pub completed: u64,
+    /// Rejected (never admitted).
+    pub rejected: u64,
+    /// Still waiting or running at the end.
+    pub in_flight: u64,
+    /// Rejections by reason.
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// Latency distributions over completed requests, seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Latencies {
+    /// Time to first token.
+    pub ttft_s: Quantiles,
+    /// Mean inter-token time after the first token, (e2e − ttft) / (out − 1); requests with one
+    /// output token have none.
+    pub tpot_s: Quantiles,
+    /// Mélange's "TPOT": e2e / output tokens.
+    pub norm_latency_s: Quantiles,
+    /// Longest gap between two consecutive tokens of a request.
+    pub max_itl_s: Quantiles,
+    /// Arrival to first scheduled.
+    pub queue_delay_s: Quantiles,
+    /// Arrival to last token.
+    pub e2e_s: Quantiles,
+}
+
+/// SLO verdict.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SloReport {
+    /// Targets checked.
+    pub targets: SloTargets,
+    /// Requests meeting every target.
+    pub met: u64,
+    /// met / (completed + rejected): rejected requests count as misses.
+    pub attainment: f64,
+    /// Requests per second that met the SLO.
+    pub goodput_rps: f64,
+    /// Mean e2e/out over completed requests ≤ the norm-latency target (Mélange's SLO), if set.
+    pub mean_norm_latency_met: Option<bool>,
+}
+
+/// One replica's use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplicaReport {
+    /// Index.
+    pub replica: u32,
+    /// Instance name.
+    pub instance: String,
+    /// Fraction of the span spent in iterations.
+    pub busy_fraction: f64,
+    /// Time-average fraction of KV blocks in use.
+    pub mean_kv_use: f64,
+    /// Peak fraction of KV blocks in use.
+    pub peak_kv_use: f64,
+    /// Requests routed here.
+    pub routed: u64,
+    /// Requests completed here.
+    pub completed: u64,
+    /// Preemptions.
+    pub preemptions: u64,
+    /// Iterations run.
+    pub iterations: u64,
+    /// Output tokens produced.
+    pub output_tokens: u64,
+    /// Cost over the span, $.
+    pub cost_usd: f64,
+}
+
+/// Use and SLO per instance type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TypeReport {
+    /// Instance name.
+    pub instance: String,
+    /// Replicas of this type.
+    pub replicas: u32,
+    /// Mean busy fraction of its replicas.
+    pub busy_fraction: f64,
+    /// Mean time-average KV use of its replicas.
+    pub mean_kv_use: f64,
+    /// Requests completed.
+    pub completed: u64,
+    /// Completed requests that met the SLO.
+    pub slo_met: u64,
+    /// slo_met / completed.
+    pub attainment: f64,
+    /// Preemptions.
+    pub preemptions: u64,
+    /// $/hour of all its replicas.
+    pub usd_per_hour: f64,
+}
+
+/// SLO per request-size bucket.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BucketReport {
+    /// Input-bucket index.
+    pub input_bucket: usize,
+    /// Output-bucket index.
+    pub output_bucket: usize,
+    /// Requests completed or rejected in the bucket.
+    pub requests: u64,
+    /// Met the SLO.
+    pub slo_met: u64,
+    /// slo_met / requests.
+    pub attainment: f64,
+}
+
+/// Cost of the cluster over the simulated span.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CostReport {
+    /// Price book used.
+    pub price_book: String,
+    /// $/hour of the whole cluster.
+    pub usd_per_hour: f64,
+    /// $ over the span.
+    pub total_usd: f64,
+    /// $ per million output tokens.
+    pub usd_per_million_output_tokens: f64,
+}
+
+/// Everything a run reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Cluster, as `TYPE:COUNT,...`.
+    pub cluster: String,
+    /// Router.
+    pub router: String,
+    /// Batching mode.
+    pub batching: String,
+    /// Simulated span: last event time (or the horizon), seconds.
+    pub span_s: f64,
+    /// Request counts.
+    pub requests: Counts,
+    /// Latency distributions (seconds).
+    pub latency: Latencies,
+    /// Completed requests per second of span.
+    pub throughput_rps: f64,
+    /// Output tokens per second of span.
+    pub output_tokens_per_s: f64,
+    /// SLO verdict, when targets were given.
+    pub slo: Option<SloReport>,
+    /// Per replica.
+    pub replicas: Vec<ReplicaReport>,
+    /// Per instance type.
+    pub types: Vec<TypeReport>,
+    /// Per size bucket (with SLO targets).
+    pub buckets: Vec<BucketReport>,
+    /// Cost.
+    pub cost: CostReport,
+    /// Events processed (including iterations finished on the fast path).
+    pub events: u64,
+    /// Events that went through the event queue (the rest took the decode fast path).
+    pub queue_events: u64,
+    /// Engine iterations across replicas.
+    pub iterations: u64,
+}
+
+/// Running accumulation of request outcomes.
+pub struct MetricsAccumulator {
+    slo: SloTargets,
+    edges: BucketEdges,
+    counts: Counts,
+    ttft: LogHistogram,
+    tpot: LogHistogram,
+    norm: LogHistogram,
+    max_itl: LogHistogram,
+    queue: LogHistogram,
+    e2e: LogHistogram,
+    met: u64,
+    output_tokens: u64,
+    per_type: Vec<(u64, u64)>,
+    per_bucket: BTreeMap<(usize, usize), (u64, u64)>,
+}
+
+impl MetricsAccumulator {
+    /// An empty accumulator for `types` instance types.
+    pub fn new(slo: SloTargets, edges: BucketEdges, types: usize) -> Self {
+        Self {
+            slo,
+            edges,
+            counts: Counts::default(),
+            ttft: LogHistogram::default(),
+            tpot: LogHistogram::default(),
+            norm: LogHistogram::default(),
+            max_itl: LogHistogram::default(),
+            queue: LogHistogram::default(),
+            e2e: LogHistogram::default(),
+            met: 0,
+            output_tokens: 0,
+            per_type: vec![(0, 0); types],
+            per_bucket: BTreeMap::new(),
+        }
+    }
+
+    /// Counts an arrival.
+    pub fn arrived(&mut self) {
+        self.counts.arrived += 1;
+    }
+
+    /// Requests arrived so far.
+    pub fn arrived_count(&self) -> u64 {
+        self.counts.arrived
+    }
+
+    /// The SLO targets.
+    pub fn slo(&self) -> &SloTargets {
+        &self.slo
+    }
+
+    /// Adds a finished record (completed, rejected or in flight).
+    pub fn record(&mut self, record: &RequestRecord, type_index: Option<u32>) {
+        let bucket = self
+            .edges
+            .bucket_of(record.input_tokens, record.output_tokens);
+        match record.status {
+            RequestStatus::Completed => {
+                self.counts.completed += 1;
+                self.output_tokens += u64::from(record.generated_tokens);
+                let get = |v: Option<f64>| v.unwrap_or(0.0);
+                self.ttft.record(get(record.ttft_s));
+                if let Some(tpot) = record.tpot_s {
+                    self.tpot.record(tpot);
+                }
+                self.norm.record(get(record.norm_latency_s));
+                self.max_itl.record(get(record.max_itl_s));
+                self.queue.record(get(record.queue_delay_s));
+                self.e2e.record(get(record.e2e_s));
+                let met = record.slo_met == Some(true);
+                self.met += u64::from(met);
+                if let Some(t) = type_index {
+                    let entry = &mut self.per_type[t as usize];
+                    entry.0 += 1;
+                    entry.1 += u64::from(met);
+                }
+                if let Some(b) = bucket {
+                    let entry = self.per_bucket.entry(b).or_default();
+                    entry.0 += 1;
+                    entry.1 += u64::from(met);
+                }
+            }
+            RequestStatus::Rejected => {
+                self.counts.rejected += 1;
+                *self
+                    .counts
+                    .rejected_by_reason
+                    .entry(record.reject_reason.to_string())
+                    .or_default() += 1;
+                if let Some(b) = bucket {
+                    self.per_bucket.entry(b).or_default().0 += 1;
+                }
+            }
+            RequestStatus::InFlight => self.counts.in_flight += 1,
+        }
+    }
+
+    /// The summary at the end of a run of `span` over `replicas`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish(
+        self,
+        span: Nanos,
+        cluster: &Cluster,
+        replicas: &[Replica],
+        router: &str,
+        batching: &str,
+        events: u64,
+        queue_events: u64,
+    ) -> Summary {
+        let span_s = to_secs(span);
+        let per_s = |n: u64| if span_s > 0.0 { n as f64 / span_s } else { 0.0 };
+        let hours = span_s / 3600.0;
+        let replica_reports: Vec<ReplicaReport> = replicas
+            .iter()
+            .map(|r| {
+                let c = &r.counters;
+                let (_, total) = r.kv_blocks();
+                let total = total.max(1) as f64;
+                let ty = &cluster.types[r.type_index as usize];
+                ReplicaReport {
+                    replica: r.index,
+                    instance: ty.name.clone(),
+                    busy_fraction: if span > 0 {
+                        c.busy_ns as f64 / span as f64
+                    } else {
+                        0.0
+                    },
+                    mean_kv_use: if span > 0 {
+                        c.kv_block_ns as f64 / span as f64 / total
+                    } else {
+                        0.0
+                    },
+                    peak_kv_use: c.peak_kv_blocks as f64 / total,
+                    routed: c.routed,
+                    completed: c.completed,
+                    preemptions: c.preemptions,
+                    iterations: c.iterations,
+                    output_tokens: c.output_tokens,
+                    cost_usd: ty.usd_per_hour * hours,
+                }
+            })
+            .collect();
+        let types = cluster
+            .types
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| {
+                let mine: Vec<&ReplicaReport> = replica_reports
+                    .iter()
+                    .zip(replicas)
+                    .filter(|(_, r)| r.type_index as usize == i)
+                    .map(|(rep, _)| rep)
+                    .collect();
+                let n = mine.len().max(1) as f64;
+                let (completed, met) = self.per_type[i];
+                TypeReport {
+                    instance: ty.name.clone(),
+                    replicas: mine.len() as u32,
+                    busy_fraction: mine.iter().map(|r| r.busy_fraction).sum::<f64>() / n,
+                    mean_kv_use: mine.iter().map(|r| r.mean_kv_use).sum::<f64>() / n,
+                    completed,
+                    slo_met: met,
+                    attainment: if completed > 0 {
+                        met as f64 / completed as f64
+                    } else {
+                        0.0
+                    },
+                    preemptions: mine.iter().map(|r| r.preemptions).sum(),
+                    usd_per_hour: ty.usd_per_hour * mine.len() as f64,
+                }
+            })
+            .collect();
+        let slo = self.slo.any().then(|| {
+            let decided = self.counts.completed + self.counts.rejected;
+            SloReport {
+                targets: self.slo,
+                met: self.met,
+                attainment: if decided > 0 {
+                    self.met as f64 / decided as f64
+                } else {
+                    0.0
+                },
+                goodput_rps: per_s(self.met),
+                mean_norm_latency_met: self.slo.norm_latency_s.map(|t| self.norm.mean() <= t),
+            }
+        });
+        let buckets = if self.slo.any() {
+            self.per_bucket
+                .iter()
+                .map(|(&(i, j), &(requests, met))| BucketReport {
+                    input_bucket: i,
+                    output_bucket: j,
+                    requests,
+                    slo_met: met,
+                    attainment: if requests > 0 {
+                        met as f64 / requests as f64
+                    } else {
+                        0.0
+                    },
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let usd_per_hour = cluster.usd_per_hour();
+        let total_usd = usd_per_hour * hours;
+        Summary {
+            cluster: cluster.describe(),
+            router: router.to_string(),
+            batching: batching.to_string(),
+            span_s,
+            requests: self.counts.clone(),
+            latency: Latencies {
+                ttft_s: self.ttft.summary(),
+                tpot_s: self.tpot.summary(),
+                norm_latency_s: self.norm.summary(),
+                max_itl_s: self.max_itl.summary(),
+                queue_delay_s: self.queue.summary(),
+                e2e_s: self.e2e.summary(),
+            },
+            throughput_rps: per_s(self.counts.completed),
+            output_tokens_per_s: per_s(self.output_tokens),
+            slo,
+            replicas: replica_reports,
+            types,
+            buckets,
+            cost: CostReport {
+                price_book: cluster.price_book.clone(),
+                usd_per_hour,
+                total_usd,
+                usd_per_million_output_tokens: if self.output_tokens > 0 {
+                    total_usd / self.output_tokens as f64 * 1e6
+                } else {
+                    0.0
+                },
+            },
+            events,
+            queue_events,
+            iterations: replicas.iter().map(|r| r.counters.iterations).sum(),
+        }
+    }
+}
