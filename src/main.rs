@@ -28,6 +28,8 @@ enum Command {
     Instance(cmd::catalog::InstanceArgs),
     /// Fit the latency model's efficiency factors to measured prefill/decode times.
     Calibrate(cmd::catalog::CalibrateArgs),
+    /// Replay a request stream against a cluster of (mixed) GPU replicas.
+    Simulate(Box<cmd::simulate::SimulateArgs>),
     /// Workload tools: trace statistics, synthetic generation, presets.
     #[command(subcommand)]
     Workload(cmd::workload::WorkloadCmd),
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Prices(args) => cmd::catalog::prices(args, &catalog),
         Command::Instance(args) => cmd::catalog::instance(args, &catalog),
         Command::Calibrate(args) => cmd::catalog::calibrate_cmd(args, &catalog),
+        Command::Simulate(args) => cmd::simulate::run(*args, &catalog),
         Command::Workload(workload_cmd) => cmd::workload::run(workload_cmd),
         Command::Plan(args) => cmd::plan::run(args),
     };

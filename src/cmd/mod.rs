@@ -1,7 +1,9 @@
 //! One module per subcommand: argument parsing (clap) and printing; the work lives in the crates.
 
 pub mod catalog;
+pub mod common;
 pub mod plan;
+pub mod simulate;
 pub mod table;
 pub mod workload;
 

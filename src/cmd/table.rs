@@ -35,7 +35,7 @@ impl TextTable {
             !t.is_empty() && t.parse::<f64>().is_ok()
         };
         let mut out = String::new();
-        let mut line = |cells: &[String], out: &mut String| {
+        let line = |cells: &[String], out: &mut String| {
             let rendered: Vec<String> = cells
                 .iter()
                 .enumerate()

@@ -1,0 +1,261 @@
+//! Arguments and helpers shared by the commands that run simulations.
+
+use std::cell::RefCell;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use clap::Args;
+use gpu_models::{InstanceOptions, WeightDtype};
+use indicatif::{ProgressBar, ProgressStyle};
+use sim::{BatchingMode, EngineConfig, PreemptionMode, QueueKind, RouterKind, SloTargets};
+use workloads::{ReadOptions, Request, TraceError, TraceFormat, TraceReader};
+
+/// Where requests come from: a trace file, or a preset at a rate for a duration.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Trace file (normalized CSV/Parquet, Azure, BurstGPT or Mooncake; detected).
+    #[arg(long, value_name = "FILE", conflicts_with = "preset")]
+    pub trace: Option<PathBuf>,
+    /// Force the trace format: normalized, parquet, azure, burstgpt, mooncake.
+    #[arg(long, requires = "trace")]
+    pub format: Option<TraceFormat>,
+    /// Skip malformed trace rows (counted) instead of stopping.
+    #[arg(long, requires = "trace")]
+    pub skip_bad_rows: bool,
+    /// Built-in workload preset (see `medley workload presets`).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Request rate of the preset, requests per second (default: the preset's own rate).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Duration of the preset stream, e.g. `10m`, `600s`, `1h`.
+    #[arg(long, default_value = "10m")]
+    pub duration: String,
+}
+
+/// A request stream that remembers the first read error instead of panicking.
+pub struct Stream {
+    inner: Box<dyn Iterator<Item = Result<Request, TraceError>>>,
+    error: Rc<RefCell<Option<TraceError>>>,
+    /// What the stream is, for outputs.
+    pub description: String,
+    /// Expected number of requests, when known (for the progress bar).
+    pub expected: Option<u64>,
+}
+
+impl Stream {
+    /// The requests, stopping at the first read error (kept for [`Stream::error`]).
+    pub fn requests(&mut self) -> impl Iterator<Item = Request> + '_ {
+        let error = Rc::clone(&self.error);
+        self.inner.by_ref().map_while(move |item| match item {
+            Ok(request) => Some(request),
+            Err(e) => {
+                *error.borrow_mut() = Some(e);
+                None
+            }
+        })
+    }
+
+    /// The read error that ended the stream early, if any.
+    pub fn error(&self) -> Option<TraceError> {
+        self.error.borrow_mut().take()
+    }
+}
+
+impl SourceArgs {
+    /// Opens the stream; `seed` drives synthetic generation.
+    pub fn open(&self, seed: u64) -> Result<Stream, Box<dyn std::error::Error>> {
+        let error = Rc::new(RefCell::new(None));
+        match (&self.trace, &self.preset) {
+            (Some(path), None) => {
+                let options = ReadOptions {
+                    format: self.format,
+                    skip_bad_rows: self.skip_bad_rows,
+                    ..ReadOptions::default()
+                };
+                let reader = TraceReader::open(path, &options)?;
+                Ok(Stream {
+                    description: format!("trace {} ({})", path.display(), reader.format()),
+                    inner: Box::new(reader),
+                    error,
+                    expected: None,
+                })
+            }
+            (None, Some(name)) => {
+                let preset = workloads::presets::get(name)?;
+                let rate = self.rate.unwrap_or(preset.default_rate_rps);
+                let duration = sim::parse_duration_s(&self.duration).ok_or_else(|| {
+                    format!(
+                        "--duration: expected a duration like 600s, 10m or 1h, found '{}'",
+                        self.duration
+                    )
+                })?;
+                let stream = preset.stream(rate, duration, seed)?;
+                Ok(Stream {
+                    description: format!(
+                        "preset {name} at {rate} req/s for {duration} s (seed {seed})"
+                    ),
+                    inner: Box::new(stream.map(Ok)),
+                    error,
+                    expected: Some((rate * duration).round() as u64),
+                })
+            }
+            (None, None) => Err("give a workload: --trace FILE or --preset NAME".into()),
+            (Some(_), Some(_)) => Err("give either --trace or --preset, not both".into()),
+        }
+    }
+}
+
+/// Engine, memory and SLO settings shared by simulation commands.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Model served (see `medley models`).
+    #[arg(long, default_value = "Llama-2-7B")]
+    pub model: String,
+    /// Batching: continuous (vLLM v0), chunked (Sarathi / vLLM v1) or static.
+    #[arg(long, default_value = "continuous")]
+    pub batching: String,
+    /// Most sequences running at once per replica.
+    #[arg(long, default_value_t = 256)]
+    pub max_num_seqs: u32,
+    /// Most tokens per iteration (default: 2048 chunked, else max(model length, 2048)).
+    #[arg(long)]
+    pub max_batched_tokens: Option<u32>,
+    /// Preemption when KV runs out: recompute or swap.
+    #[arg(long, default_value = "recompute")]
+    pub preemption: String,
+    /// Waiting-queue order.
+    #[arg(long, default_value = "fcfs")]
+    pub queue: String,
+    /// Fraction of GPU memory the engine may use.
+    #[arg(long, default_value_t = 0.9)]
+    pub mem_util: f64,
+    /// Longest request accepted, tokens (default: the model's context).
+    #[arg(long)]
+    pub max_model_len: Option<u32>,
+    /// Weight precision: bf16 or fp8.
+    #[arg(long, default_value = "bf16")]
+    pub dtype: String,
+    /// TTFT target, e.g. `2s` or `500ms`.
+    #[arg(long)]
+    pub slo_ttft: Option<String>,
+    /// TPOT target (mean time per output token after the first), e.g. `120ms`.
+    #[arg(long)]
+    pub slo_tpot: Option<String>,
+    /// Mélange's per-request target on e2e latency / output tokens, e.g. `120ms`.
+    #[arg(long)]
+    pub slo_norm_latency: Option<String>,
+}
+
+fn duration_arg(flag: &str, value: &Option<String>) -> Result<Option<f64>, String> {
+    value
+        .as_deref()
+        .map(|text| {
+            sim::parse_duration_s(text).ok_or_else(|| {
+                format!("{flag}: expected a duration like 120ms or 2s, found '{text}'")
+            })
+        })
+        .transpose()
+}
+
+impl EngineArgs {
+    /// The engine settings.
+    pub fn engine(&self) -> Result<EngineConfig, String> {
+        let batching = BatchingMode::parse(&self.batching).ok_or_else(|| {
+            format!(
+                "--batching: expected continuous, chunked or static, found '{}'",
+                self.batching
+            )
+        })?;
+        let preemption = match self.preemption.as_str() {
+            "recompute" => PreemptionMode::Recompute,
+            "swap" => PreemptionMode::Swap,
+            other => {
+                return Err(format!(
+                    "--preemption: expected recompute or swap, found '{other}'"
+                ));
+            }
+        };
+        if self.max_num_seqs == 0 {
+            return Err("--max-num-seqs must be positive".into());
+        }
+        Ok(EngineConfig {
+            batching,
+            max_num_seqs: self.max_num_seqs,
+            max_batched_tokens: self.max_batched_tokens,
+            preemption,
+            ..EngineConfig::default()
+        })
+    }
+
+    /// The waiting-queue policy.
+    pub fn queue(&self) -> Result<QueueKind, String> {
+        QueueKind::parse(&self.queue)
+            .ok_or_else(|| format!("--queue: expected fcfs, found '{}'", self.queue))
+    }
+
+    /// The memory settings of every instance.
+    pub fn instance_options(&self) -> Result<InstanceOptions, String> {
+        if !(self.mem_util > 0.0 && self.mem_util <= 1.0) {
+            return Err(format!(
+                "--mem-util: expected a fraction in (0, 1], found {}",
+                self.mem_util
+            ));
+        }
+        let dtype = WeightDtype::parse(&self.dtype)
+            .ok_or_else(|| format!("--dtype: expected bf16 or fp8, found '{}'", self.dtype))?;
+        Ok(InstanceOptions {
+            mem_utilization: self.mem_util,
+            max_model_len: self.max_model_len,
+            dtype,
+            ..InstanceOptions::default()
+        })
+    }
+
+    /// The SLO targets given.
+    pub fn slo(&self) -> Result<SloTargets, String> {
+        Ok(SloTargets {
+            ttft_s: duration_arg("--slo-ttft", &self.slo_ttft)?,
+            tpot_s: duration_arg("--slo-tpot", &self.slo_tpot)?,
+            norm_latency_s: duration_arg("--slo-norm-latency", &self.slo_norm_latency)?,
+        })
+    }
+}
+
+/// Parses a router name with a helpful error.
+pub fn router_arg(text: &str) -> Result<RouterKind, String> {
+    RouterKind::parse(text).ok_or_else(|| {
+        format!(
+            "--router: expected one of {}, found '{text}'",
+            RouterKind::ALL.map(RouterKind::name).join(", ")
+        )
+    })
+}
+
+/// A progress bar on stderr when it is a terminal and not `quiet`; hidden otherwise.
+pub fn progress_bar(expected: Option<u64>, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    match expected {
+        Some(total) => {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} requests ({eta} left) {msg}",
+                )
+                .expect("valid template"),
+            );
+            bar
+        }
+        None => {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} requests {msg}")
+                    .expect("valid template"),
+            );
+            bar
+        }
+    }
+}
