@@ -216,15 +216,19 @@ pub fn parse_measurements(
             )
         })?;
         let integer = |c: usize| -> Result<u32, ModelError> {
-            fields[c].parse::<u32>().ok().filter(|v| *v > 0).ok_or_else(|| {
-                err(
-                    line_no,
-                    format!(
-                        "column '{}': expected a positive integer, found '{}'",
-                        columns[c], fields[c]
-                    ),
-                )
-            })
+            fields[c]
+                .parse::<u32>()
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| {
+                    err(
+                        line_no,
+                        format!(
+                            "column '{}': expected a positive integer, found '{}'",
+                            columns[c], fields[c]
+                        ),
+                    )
+                })
         };
         let millis = |c: usize| -> Result<f64, ModelError> {
             fields[c]
@@ -379,10 +383,11 @@ fn nelder_mead(objective: impl Fn(&[f64; 7]) -> f64, start: [f64; 7], step: f64)
                 *c += p / N as f64;
             }
         }
+        let worst = simplex[N].0;
         let along = |t: f64| {
             let mut p = [0.0; N];
-            for i in 0..N {
-                p[i] = centroid[i] + t * (simplex[N].0[i] - centroid[i]);
+            for ((value, c), w) in p.iter_mut().zip(&centroid).zip(&worst) {
+                *value = c + t * (w - c);
             }
             p
         };
@@ -410,8 +415,8 @@ fn nelder_mead(objective: impl Fn(&[f64; 7]) -> f64, start: [f64; 7], step: f64)
             } else {
                 let best = simplex[0].0;
                 for entry in simplex.iter_mut().skip(1) {
-                    for i in 0..N {
-                        entry.0[i] = best[i] + 0.5 * (entry.0[i] - best[i]);
+                    for (value, b) in entry.0.iter_mut().zip(&best) {
+                        *value = b + 0.5 * (*value - b);
                     }
                     entry.1 = objective(&entry.0);
                 }
@@ -459,15 +464,25 @@ fn least_squares_start(rows: &[&Measurement], model: &ModelSpec, gpu: &GpuSpec) 
     let mut samples: Vec<([f64; 7], f64, f64)> = Vec::new();
     let prefill_weight = 1.0 / rows.len().max(1) as f64;
     for m in rows {
-        for (batch, measured) in [(m.prefill_batch(), m.prefill_s), (m.decode_batch(), m.decode_s)]
-        {
+        for (batch, measured) in [
+            (m.prefill_batch(), m.prefill_s),
+            (m.decode_batch(), m.decode_s),
+        ] {
             let weight = prefill_weight / (measured * measured);
             samples.push((features(model, gpu, m.tp, &batch), measured, weight));
         }
     }
     let lower = [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0];
     let upper = [100.0, 100.0, 1000.0, 1e4, 1e6, 1e5, 1e6];
-    let mut u = [1.0 / 0.75, 1.0 / 0.6, 1.0 / 0.7, 10.0, 3000.0, 150.0, 1000.0];
+    let mut u = [
+        1.0 / 0.75,
+        1.0 / 0.6,
+        1.0 / 0.7,
+        10.0,
+        3000.0,
+        150.0,
+        1000.0,
+    ];
     let mut residual: Vec<f64> = samples
         .iter()
         .map(|(f, y, _)| y - f.iter().zip(&u).map(|(a, b)| a * b).sum::<f64>())

@@ -84,10 +84,11 @@ impl Catalog {
             path: path.to_path_buf(),
             message: format!("cannot read: {e}"),
         })?;
-        self.apply_toml(&text).map_err(|message| ModelError::CatalogFile {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        self.apply_toml(&text)
+            .map_err(|message| ModelError::CatalogFile {
+                path: path.to_path_buf(),
+                message,
+            })?;
         self.overlays.push(path.to_path_buf());
         Ok(())
     }
@@ -105,7 +106,11 @@ impl Catalog {
             self.apply_book(name, book)?;
         }
         for pin in overlay.kv_blocks {
-            let model = self.model(&pin.model).map_err(|e| e.to_string())?.name.clone();
+            let model = self
+                .model(&pin.model)
+                .map_err(|e| e.to_string())?
+                .name
+                .clone();
             let gpu = self.gpu(&pin.gpu).map_err(|e| e.to_string())?.name.clone();
             if pin.blocks == 0 || pin.tp == 0 {
                 return Err(format!(
@@ -155,13 +160,14 @@ impl Catalog {
             set(&mut e.flops_fraction, eff.flops_fraction);
             set(&mut e.bandwidth_fraction, eff.bandwidth_fraction);
             set(&mut e.iteration_overhead_us, eff.iteration_overhead_us);
-            set(&mut e.per_sequence_overhead_us, eff.per_sequence_overhead_us);
+            set(
+                &mut e.per_sequence_overhead_us,
+                eff.per_sequence_overhead_us,
+            );
             set(&mut e.per_prefill_overhead_us, eff.per_prefill_overhead_us);
             set(&mut e.allreduce_step_us, eff.allreduce_step_us);
             set(&mut e.link_fraction, eff.link_fraction);
-            e.provenance = eff
-                .provenance
-                .unwrap_or_else(|| "user catalog".to_string());
+            e.provenance = eff.provenance.unwrap_or_else(|| "user catalog".to_string());
         }
         check_gpu(&spec)?;
         match self.gpus.iter_mut().find(|g| g.name == spec.name) {
@@ -250,7 +256,9 @@ impl Catalog {
             self.price_books[index].description = description;
         }
         for (gpu, entry) in patch.prices {
-            let gpu_name = self.gpu(&gpu).map_err(|e| format!("price_books.{name}: {e}"))?;
+            let gpu_name = self
+                .gpu(&gpu)
+                .map_err(|e| format!("price_books.{name}: {e}"))?;
             let gpu_name = gpu_name.name.clone();
             let price = match entry {
                 PriceEntry::Plain(usd) => Price {

@@ -156,7 +156,7 @@ impl Instance {
         options: &InstanceOptions,
     ) -> Result<Self, FitError> {
         let tp = tp.max(1);
-        if model.heads % tp != 0 {
+        if !model.heads.is_multiple_of(tp) {
             return Err(FitError::BadTensorParallel {
                 tp,
                 heads: model.heads,

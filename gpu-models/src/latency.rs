@@ -85,7 +85,11 @@ impl BatchSummary {
     pub fn from_shape(shape: &BatchShape) -> Self {
         let mut summary = Self::default();
         for chunk in &shape.prefill {
-            summary.add_prefill(chunk.new_tokens, chunk.context_before, chunk.completes_prompt);
+            summary.add_prefill(
+                chunk.new_tokens,
+                chunk.context_before,
+                chunk.completes_prompt,
+            );
         }
         for &context in &shape.decode_contexts {
             summary.add_decode(context);
@@ -160,10 +164,8 @@ impl Roofline {
         };
         let flops_per_s = peak_tflops * 1e12 * eff.flops_fraction;
         let bytes_per_s = gpu.mem_bw_gbs * 1e9 * eff.bandwidth_fraction;
-        let attention_flops_per_pair = 4.0
-            * f64::from(model.layers)
-            * f64::from(model.heads)
-            * f64::from(model.head_dim);
+        let attention_flops_per_pair =
+            4.0 * f64::from(model.layers) * f64::from(model.heads) * f64::from(model.head_dim);
         // Ring all-reduce: 2(tp-1)/tp of the message crosses each link, in 2(tp-1) steps; two
         // all-reduces per layer (after attention and after the MLP) of bf16 activations.
         let (comm_token_s, comm_fixed_s) = if tp > 1 {

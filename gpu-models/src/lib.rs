@@ -15,7 +15,9 @@ pub use catalog::Catalog;
 pub use error::ModelError;
 pub use gpu::{Efficiency, GpuSpec};
 pub use instance::{BLOCK_TOKENS, FitError, Instance, InstanceOptions};
-pub use latency::{BatchShape, BatchSummary, IterationBreakdown, LatencyModel, PrefillChunk, Roofline};
+pub use latency::{
+    BatchShape, BatchSummary, IterationBreakdown, LatencyModel, PrefillChunk, Roofline,
+};
 pub use llm::{ModelSpec, WeightDtype};
 pub use measured::{MeasuredTable, TableFilter};
 pub use prices::{DEFAULT_BOOK, Price, PriceBook};

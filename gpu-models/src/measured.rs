@@ -50,8 +50,15 @@ pub struct MeasuredTable {
 /// One measurement row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Point {
-    Prefill { tokens: f64, seconds: f64 },
-    Decode { batch: f64, context: f64, seconds: f64 },
+    Prefill {
+        tokens: f64,
+        seconds: f64,
+    },
+    Decode {
+        batch: f64,
+        context: f64,
+        seconds: f64,
+    },
 }
 
 impl MeasuredTable {
@@ -99,11 +106,8 @@ impl MeasuredTable {
                 need("token_size")?,
             );
             let (prompt_time, token_time) = (need("prompt_time")?, need("token_time")?);
-            let (model_col, hw_col, tp_col) = (
-                find("model"),
-                find("hardware"),
-                find("tensor_parallel"),
-            );
+            let (model_col, hw_col, tp_col) =
+                (find("model"), find("hardware"), find("tensor_parallel"));
             for (index, line) in lines {
                 let line_no = index + 1;
                 if line.trim().is_empty() {
@@ -113,11 +117,7 @@ impl MeasuredTable {
                 if fields.len() != columns.len() {
                     return Err(err(
                         line_no,
-                        format!(
-                            "expected {} fields, found {}",
-                            columns.len(),
-                            fields.len()
-                        ),
+                        format!("expected {} fields, found {}", columns.len(), fields.len()),
                     ));
                 }
                 let keep = |col: Option<usize>, wanted: &Option<String>| match (col, wanted) {
@@ -189,11 +189,7 @@ impl MeasuredTable {
                 if fields.len() != columns.len() {
                     return Err(err(
                         line_no,
-                        format!(
-                            "expected {} fields, found {}",
-                            columns.len(),
-                            fields.len()
-                        ),
+                        format!("expected {} fields, found {}", columns.len(), fields.len()),
                     ));
                 }
                 let number = |col: usize| -> Result<f64, ModelError> {
@@ -261,9 +257,9 @@ impl MeasuredTable {
                     context,
                     seconds,
                 } => {
-                    let entry = decode.entry((key(context), key(batch))).or_insert((
-                        batch, context, 0.0, 0,
-                    ));
+                    let entry = decode
+                        .entry((key(context), key(batch)))
+                        .or_insert((batch, context, 0.0, 0));
                     entry.2 += seconds;
                     entry.3 += 1;
                 }

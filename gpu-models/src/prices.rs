@@ -74,7 +74,11 @@ pub fn builtin_price_books() -> Vec<PriceBook> {
                     "AWS g5.xlarge on-demand us-east-1 (factualminds.com, June 2026)",
                 ),
                 ("V100-16GB", 3.06, "AWS p3.2xlarge on-demand us-east-1"),
-                ("A100-40GB", 3.67, "GCP a2-highgpu-1g; AWS p4d is 4.10 per GPU"),
+                (
+                    "A100-40GB",
+                    3.67,
+                    "GCP a2-highgpu-1g; AWS p4d is 4.10 per GPU",
+                ),
                 (
                     "A100-80GB",
                     3.67,
@@ -121,7 +125,11 @@ pub fn builtin_price_books() -> Vec<PriceBook> {
                     0.86,
                     "Lambda 1x A10 (the A10 card, not the AWS-only A10G; techbytes.app May 2026)",
                 ),
-                ("A100-40GB", 1.48, "Lambda A100 40GB (techbytes.app, May 2026)"),
+                (
+                    "A100-40GB",
+                    1.48,
+                    "Lambda A100 40GB (techbytes.app, May 2026)",
+                ),
                 (
                     "A100-80GB",
                     2.50,
@@ -133,13 +141,21 @@ pub fn builtin_price_books() -> Vec<PriceBook> {
                     2.99,
                     "Lambda 8x H100 SXM per GPU (cliffcenter.com 2026-05); 1x is 3.78",
                 ),
-                ("H100-PCIe", 2.86, "Lambda 1x H100 PCIe (techbytes.app, May 2026)"),
+                (
+                    "H100-PCIe",
+                    2.86,
+                    "Lambda 1x H100 PCIe (techbytes.app, May 2026)",
+                ),
                 (
                     "H200",
                     4.00,
                     "specialty-cloud range 3.50-4.50 (mercatus-ai.com, May 2026)",
                 ),
-                ("MI300X", 1.50, "TensorWave (cliffcenter.com 2026-05); Vultr 1.85"),
+                (
+                    "MI300X",
+                    1.50,
+                    "TensorWave (cliffcenter.com 2026-05); Vultr 1.85",
+                ),
                 (
                     "B200",
                     5.25,

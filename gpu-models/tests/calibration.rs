@@ -42,8 +42,14 @@ fn builtin_catalog_reproduces_the_fit_on_shared_measurements() {
         let (all_prefill, all_decode) = mape(&used, model, gpu, &gpu.efficiency);
         let fit = report.fits.iter().find(|f| f.gpu == gpu_name).unwrap();
         // The built-in factors are the fit: they reproduce its errors.
-        assert!((all_prefill - fit.prefill_mape_after).abs() < 0.5, "{gpu_name}");
-        assert!((all_decode - fit.decode_mape_after).abs() < 0.5, "{gpu_name}");
+        assert!(
+            (all_prefill - fit.prefill_mape_after).abs() < 0.5,
+            "{gpu_name}"
+        );
+        assert!(
+            (all_decode - fit.decode_mape_after).abs() < 0.5,
+            "{gpu_name}"
+        );
         for tp in [2, 4] {
             let group: Vec<&_> = used.iter().copied().filter(|m| m.tp == tp).collect();
             let (prefill, decode) = mape(&group, model, gpu, &gpu.efficiency);
@@ -51,7 +57,10 @@ fn builtin_catalog_reproduces_the_fit_on_shared_measurements() {
             // Known gap against the 10% target: the table's batched TP4 prefills grow faster
             // than batch size (512 x 16 prompts take 27% longer than one 8192-token prompt),
             // which no single-forward-pass engine does; the physical model does not chase it.
-            assert!(prefill <= 17.0, "{gpu_name} TP{tp} prefill MAPE {prefill:.1}%");
+            assert!(
+                prefill <= 17.0,
+                "{gpu_name} TP{tp} prefill MAPE {prefill:.1}%"
+            );
         }
     }
     for fit in &report.fits {
@@ -84,7 +93,14 @@ fn fit_recovers_a_table_made_by_known_factors() {
     );
     for tp in [2u32, 4] {
         let roofline = Roofline::new(model, &gpu, tp, WeightDtype::Bf16);
-        for (prompt, batch) in [(128u32, 1u32), (512, 1), (2048, 1), (8192, 1), (512, 8), (512, 32)] {
+        for (prompt, batch) in [
+            (128u32, 1u32),
+            (512, 1),
+            (2048, 1),
+            (8192, 1),
+            (512, 8),
+            (512, 32),
+        ] {
             let mut prefill = BatchSummary::default();
             let mut decode = BatchSummary::default();
             for _ in 0..batch {
@@ -106,7 +122,11 @@ fn fit_recovers_a_table_made_by_known_factors() {
     let fit = &report.fits[0];
     assert!(fit.prefill_mape_after < 1.0, "{}", fit.prefill_mape_after);
     assert!(fit.decode_mape_after < 1.0, "{}", fit.decode_mape_after);
-    assert!((fit.after.flops_fraction - 0.55).abs() < 0.05, "{:?}", fit.after);
+    assert!(
+        (fit.after.flops_fraction - 0.55).abs() < 0.05,
+        "{:?}",
+        fit.after
+    );
 }
 
 #[test]
@@ -118,7 +138,10 @@ fn malformed_rows_name_the_line_and_column() {
     let err = parse_measurements(&bad_number, Path::new("t.csv"), &catalog)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("t.csv:2") && err.contains("prompt_time") && err.contains("abc"), "{err}");
+    assert!(
+        err.contains("t.csv:2") && err.contains("prompt_time") && err.contains("abc"),
+        "{err}"
+    );
     let unknown_gpu = format!("{header}llama2-70b,tpu-v5,512,1,128,100,50,2\n");
     let err = parse_measurements(&unknown_gpu, Path::new("t.csv"), &catalog)
         .unwrap_err()

@@ -3,9 +3,15 @@
 use gpu_models::{BatchSummary, Catalog, FitError, Instance, InstanceOptions, WeightDtype};
 
 fn instance(model: &str, gpu: &str, tp: u32) -> Instance {
-    Instance::from_catalog(&Catalog::builtin(), model, gpu, tp, &InstanceOptions::default())
-        .expect("known names")
-        .expect("fits")
+    Instance::from_catalog(
+        &Catalog::builtin(),
+        model,
+        gpu,
+        tp,
+        &InstanceOptions::default(),
+    )
+    .expect("known names")
+    .expect("fits")
 }
 
 #[test]
@@ -29,7 +35,10 @@ fn time_grows_with_batch_tokens_and_context() {
     let mut last = 0.0;
     for context in [128, 1024, 4000] {
         let t = inst.decode_step_s(32, context);
-        assert!(t > last, "decode step must grow with context: {context} -> {t}");
+        assert!(
+            t > last,
+            "decode step must grow with context: {context} -> {t}"
+        );
         last = t;
     }
     let mut last = 0.0;
@@ -116,7 +125,10 @@ fn tensor_parallel_halves_compute_less_than_perfectly() {
         (one.decode_step_s(64, 1024), two.decode_step_s(64, 1024)),
     ] {
         assert!(t2 < t1, "TP=2 should be faster: {t2} vs {t1}");
-        assert!(t2 > t1 / 2.0, "TP=2 cannot be a perfect halving: {t2} vs {t1}");
+        assert!(
+            t2 > t1 / 2.0,
+            "TP=2 cannot be a perfect halving: {t2} vs {t1}"
+        );
     }
 }
 
@@ -180,11 +192,20 @@ fn every_builtin_fact_has_a_source() {
     for book in catalog.price_books() {
         for (gpu, price) in &book.prices {
             assert!(price.source.len() > 5, "{}/{gpu} lacks a source", book.name);
-            assert!(catalog.gpu(gpu).is_ok(), "{}/{gpu} prices an unknown GPU", book.name);
+            assert!(
+                catalog.gpu(gpu).is_ok(),
+                "{}/{gpu} prices an unknown GPU",
+                book.name
+            );
         }
     }
     let melange = catalog.price_book(Some("melange-2024")).unwrap();
-    for (gpu, usd) in [("L4", 0.70), ("A10G", 1.01), ("A100-80GB", 3.67), ("H100", 7.516)] {
+    for (gpu, usd) in [
+        ("L4", 0.70),
+        ("A10G", 1.01),
+        ("A100-80GB", 3.67),
+        ("H100", 7.516),
+    ] {
         let name = &catalog.gpu(gpu).unwrap().name;
         assert_eq!(melange.usd_per_gpu_hour(name), Some(usd));
     }

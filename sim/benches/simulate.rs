@@ -1,1 +1,46 @@
-fn main() {}
+//! Simulator throughput: simulated requests per wall second on a mixed cluster.
+//!
+//! Run with `cargo bench -p sim`. The CLI's `medley bench` measures the large reference
+//! workloads (a one-hour real trace, a one-million-request stream) with peak memory.
+
+use gpu_models::{Catalog, InstanceOptions};
+use sim::{Cluster, NullSink, SimConfig, parse_spec, simulate};
+use workloads::Request;
+
+fn main() {
+    divan::main();
+}
+
+fn mixed_cluster() -> Cluster {
+    let catalog = Catalog::builtin();
+    Cluster::build(
+        &parse_spec("L4:2,A10G:2,A100-80GB:1").expect("cluster spec"),
+        &catalog,
+        "Llama-2-7B",
+        &InstanceOptions::default(),
+        Some("melange-2024"),
+    )
+    .expect("cluster builds")
+}
+
+fn arena_stream(requests: usize, rate: f64) -> Vec<Request> {
+    let preset = workloads::presets::get("arena").expect("arena preset");
+    preset
+        .stream(rate, requests as f64 / rate, 7)
+        .expect("stream")
+        .collect()
+}
+
+/// Arena-shaped chat at a moderate load, continuous batching (the default engine).
+#[divan::bench(args = [2_000, 20_000])]
+fn arena_mixed_cluster(bencher: divan::Bencher, requests: usize) {
+    let cluster = mixed_cluster();
+    let stream = arena_stream(requests, 12.0);
+    let config = SimConfig::default();
+    bencher
+        .counter(divan::counter::ItemsCount::new(requests))
+        .with_inputs(|| stream.clone())
+        .bench_local_values(|stream| {
+            simulate(&cluster, &config, None, stream, &mut NullSink, None).expect("simulates")
+        });
+}

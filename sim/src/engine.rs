@@ -238,9 +238,12 @@ pub fn simulate(
                     if !replica.is_busy()
                         && let Some(end) = replica.start_iteration(now)
                     {
-                        queue.push(end, EventKind::IterationEnd {
-                            replica: target as u32,
-                        });
+                        queue.push(
+                            end,
+                            EventKind::IterationEnd {
+                                replica: target as u32,
+                            },
+                        );
                     }
                 }
                 arrival_ns = next_arrival(&mut pending, &mut queue)?;
@@ -330,7 +333,15 @@ pub fn simulate(
     }
     sink.finish()?;
     let batching = config.engine.batching.name();
-    Ok(metrics.finish(end, cluster, &replicas, router.name(), batching, events, queue_events))
+    Ok(metrics.finish(
+        end,
+        cluster,
+        &replicas,
+        router.name(),
+        batching,
+        events,
+        queue_events,
+    ))
 }
 
 fn rejected_record(request: &Request, reason: &'static str) -> RequestRecord {

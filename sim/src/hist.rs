@@ -138,7 +138,10 @@ mod tests {
         for q in [0.5, 0.9, 0.99] {
             let exact = values[(q * values.len() as f64).ceil() as usize - 1];
             let got = hist.quantile(q);
-            assert!((got - exact).abs() / exact < 0.002, "q{q}: {got} vs {exact}");
+            assert!(
+                (got - exact).abs() / exact < 0.002,
+                "q{q}: {got} vs {exact}"
+            );
         }
         assert!((hist.mean() - 5.0005).abs() < 1e-9);
         assert_eq!(hist.summary().max, 10.0);

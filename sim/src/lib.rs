@@ -21,4 +21,6 @@ pub use engine::{Progress, SimConfig, SimError, simulate};
 pub use metrics::Summary;
 pub use queue::{QueueKind, QueuePolicy};
 pub use router::{CapacityTable, RouterKind};
-pub use sink::{CsvSink, NullSink, RecordSink, RequestRecord, RequestStatus, SampleRecord, VecSink};
+pub use sink::{
+    CsvSink, NullSink, RecordSink, RequestRecord, RequestStatus, SampleRecord, VecSink,
+};

@@ -220,8 +220,8 @@ impl Replica {
         let kv_total = instance.kv_blocks;
         let watermark_blocks = (config.watermark * kv_total as f64).ceil() as u64;
         let token_budget = config.token_budget(instance.max_model_len);
-        let block_bytes_per_gpu = instance.model.kv_bytes_per_token() * f64::from(BLOCK_TOKENS)
-            / f64::from(instance.tp);
+        let block_bytes_per_gpu =
+            instance.model.kv_bytes_per_token() * f64::from(BLOCK_TOKENS) / f64::from(instance.tp);
         Self {
             index,
             type_index,
@@ -615,7 +615,11 @@ impl Replica {
                     if seq.in_decode() {
                         batch.add_decode(seq.computed + 1);
                     } else {
-                        batch.add_prefill(chunk, seq.computed, seq.computed + chunk >= seq.prompt_len);
+                        batch.add_prefill(
+                            chunk,
+                            seq.computed,
+                            seq.computed + chunk >= seq.prompt_len,
+                        );
                     }
                     budget -= chunk;
                 }

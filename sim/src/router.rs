@@ -240,7 +240,12 @@ impl Router for Melange {
         "melange"
     }
 
-    fn route(&mut self, request: &Request, replicas: &[ReplicaStatus], eligible: &[usize]) -> usize {
+    fn route(
+        &mut self,
+        request: &Request,
+        replicas: &[ReplicaStatus],
+        eligible: &[usize],
+    ) -> usize {
         self.weights.clear();
         let mut total = 0.0;
         for &i in eligible {

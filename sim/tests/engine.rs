@@ -22,13 +22,21 @@ fn config(batching: BatchingMode) -> SimConfig {
 
 /// The e2e latency of one request alone on a fresh replica.
 fn unloaded_e2e(spec: &str, cfg: &SimConfig, input: u32, output: u32) -> f64 {
-    let (_, sink) = run(&cluster(spec), cfg, vec![Request::new(0, 0.0, input, output)]);
+    let (_, sink) = run(
+        &cluster(spec),
+        cfg,
+        vec![Request::new(0, 0.0, input, output)],
+    );
     sink.requests[0].e2e_s.unwrap()
 }
 
 #[test]
 fn low_load_latency_equals_unloaded_latency() {
-    for batching in [BatchingMode::Continuous, BatchingMode::Chunked, BatchingMode::Static] {
+    for batching in [
+        BatchingMode::Continuous,
+        BatchingMode::Chunked,
+        BatchingMode::Static,
+    ] {
         let cfg = config(batching);
         let alone = unloaded_e2e("A10G:1", &cfg, 300, 80);
         let spaced: Vec<Request> = (0..20)
@@ -76,8 +84,8 @@ fn static_batch_of_one_is_an_md1_queue() {
             .map(|c| c.iter().sum::<f64>() / c.len() as f64)
             .collect();
         let mean = batches.iter().sum::<f64>() / batches.len() as f64;
-        let var = batches.iter().map(|b| (b - mean).powi(2)).sum::<f64>()
-            / (batches.len() - 1) as f64;
+        let var =
+            batches.iter().map(|b| (b - mean).powi(2)).sum::<f64>() / (batches.len() - 1) as f64;
         let se = (var / batches.len() as f64).sqrt();
         assert!(
             (mean - theory).abs() < 4.0 * se,
@@ -109,9 +117,20 @@ fn a_cluster_that_is_too_small_queues_rather_than_loses_requests() {
     assert_eq!(summary.requests.rejected, 0);
     let mut by_id = sink.requests.clone();
     by_id.sort_by_key(|r| r.id);
-    let early: f64 = by_id[..500].iter().map(|r| r.queue_delay_s.unwrap()).sum::<f64>() / 500.0;
-    let late: f64 = by_id[2500..].iter().map(|r| r.queue_delay_s.unwrap()).sum::<f64>() / 500.0;
-    assert!(late > 5.0 * early.max(1e-3), "queueing delay should rise: {early} -> {late}");
+    let early: f64 = by_id[..500]
+        .iter()
+        .map(|r| r.queue_delay_s.unwrap())
+        .sum::<f64>()
+        / 500.0;
+    let late: f64 = by_id[2500..]
+        .iter()
+        .map(|r| r.queue_delay_s.unwrap())
+        .sum::<f64>()
+        / 500.0;
+    assert!(
+        late > 5.0 * early.max(1e-3),
+        "queueing delay should rise: {early} -> {late}"
+    );
 }
 
 #[test]
@@ -121,7 +140,11 @@ fn requests_longer_than_every_replica_are_rejected_and_counted() {
         Request::new(1, 0.1, 5000, 10), // Llama-2-7B accepts 4096 tokens.
         Request::new(2, 0.2, 100, 10),
     ];
-    let (summary, sink) = run(&cluster("A10G:1"), &config(BatchingMode::Continuous), requests);
+    let (summary, sink) = run(
+        &cluster("A10G:1"),
+        &config(BatchingMode::Continuous),
+        requests,
+    );
     assert_eq!(summary.requests.completed, 2);
     assert_eq!(summary.requests.rejected, 1);
     assert_eq!(
@@ -148,7 +171,11 @@ fn tiny_kv_cache_forces_preemption_and_everything_still_completes() {
             assert_eq!(summary.requests.completed, 300, "{mode:?} {batching:?}");
             assert!(summary.replicas[0].preemptions > 0, "{mode:?} {batching:?}");
             assert!(summary.replicas[0].peak_kv_use <= 1.0);
-            assert!(sink.requests.iter().all(|r| r.generated_tokens == r.output_tokens));
+            assert!(
+                sink.requests
+                    .iter()
+                    .all(|r| r.generated_tokens == r.output_tokens)
+            );
         }
     }
 }
@@ -196,7 +223,10 @@ fn slo_attainment_counts_rejections_as_misses() {
         ttft_s: Some(10.0),
         ..SloTargets::default()
     };
-    let requests = vec![Request::new(0, 0.0, 100, 10), Request::new(1, 0.1, 9000, 10)];
+    let requests = vec![
+        Request::new(0, 0.0, 100, 10),
+        Request::new(1, 0.1, 9000, 10),
+    ];
     let (summary, _) = run(&cluster("A10G:1"), &cfg, requests);
     let slo = summary.slo.unwrap();
     assert_eq!(slo.met, 1);
