@@ -270,11 +270,18 @@ pub fn instance(args: InstanceArgs, catalog: &Catalog) -> CmdResult {
     let dtype = WeightDtype::parse(&args.dtype)
         .ok_or_else(|| format!("--dtype: expected bf16 or fp8, found '{}'", args.dtype))?;
     if !(args.mem_util > 0.0 && args.mem_util <= 1.0) {
-        return Err(format!("--mem-util: expected a fraction in (0, 1], found {}", args.mem_util).into());
+        return Err(format!(
+            "--mem-util: expected a fraction in (0, 1], found {}",
+            args.mem_util
+        )
+        .into());
     }
     let book = catalog.price_book(args.prices.as_deref())?;
     let measured = match &args.latency_table {
-        Some(path) => Some(Arc::new(MeasuredTable::from_csv(path, &TableFilter::default())?)),
+        Some(path) => Some(Arc::new(MeasuredTable::from_csv(
+            path,
+            &TableFilter::default(),
+        )?)),
         None => None,
     };
     let options = InstanceOptions {
@@ -307,7 +314,9 @@ pub fn instance(args: InstanceArgs, catalog: &Catalog) -> CmdResult {
             prefill_ms: Vec::new(),
             decode: Vec::new(),
             price_book: book.name.clone(),
-            usd_per_hour: book.usd_per_gpu_hour(&gpu.name).map(|p| p * f64::from(args.tp)),
+            usd_per_hour: book
+                .usd_per_gpu_hour(&gpu.name)
+                .map(|p| p * f64::from(args.tp)),
         },
         Ok(inst) => {
             let usd_per_hour = inst.usd_per_hour(book);
@@ -364,7 +373,11 @@ pub fn instance(args: InstanceArgs, catalog: &Catalog) -> CmdResult {
         report.weights_gb.unwrap_or_default(),
         report.kv_tokens.unwrap_or_default(),
         report.kv_blocks.unwrap_or_default(),
-        if report.kv_pinned == Some(true) { " (pinned)" } else { "" },
+        if report.kv_pinned == Some(true) {
+            " (pinned)"
+        } else {
+            ""
+        },
         report.max_model_len.unwrap_or_default()
     );
     match report.usd_per_hour {

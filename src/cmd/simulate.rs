@@ -68,9 +68,9 @@ pub fn read_capacity(path: &Path) -> Result<CapacityTable, String> {
     })?;
     let mut tputs = std::collections::BTreeMap::new();
     for (name, entry) in object {
-        let rows = entry.get("tputs").ok_or_else(|| {
-            format!("{}: gpu_info.{name}: missing key 'tputs'", path.display())
-        })?;
+        let rows = entry
+            .get("tputs")
+            .ok_or_else(|| format!("{}: gpu_info.{name}: missing key 'tputs'", path.display()))?;
         let rows: Vec<Vec<f64>> = serde_json::from_value(rows.clone()).map_err(|e| {
             format!(
                 "{}: gpu_info.{name}.tputs: expected a matrix of numbers: {e}",
@@ -124,7 +124,10 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
     let bar = progress_bar(stream.expected, args.quiet || args.json);
     let mut on_progress = |p: sim::Progress| {
         bar.set_position(p.arrived);
-        bar.set_message(format!("sim time {:.0} s, {} finished", p.now_s, p.finished));
+        bar.set_message(format!(
+            "sim time {:.0} s, {} finished",
+            p.now_s, p.finished
+        ));
     };
     let summary = match &args.out {
         Some(dir) => {
@@ -163,7 +166,11 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
         return Ok(());
     }
     println!("workload: {}", stream.description);
-    println!("model: {}   cluster: {}", args.engine.model, cluster.describe());
+    println!(
+        "model: {}   cluster: {}",
+        args.engine.model,
+        cluster.describe()
+    );
     print_summary(&summary);
     if let Some(dir) = &args.out {
         println!(
