@@ -1,0 +1,24 @@
+//! The cost-minimising GPU mix for LLM serving: Mélange's integer program (Griggs et al. 2024,
+//! arXiv 2404.14527), an equivalent compact program, single-type baselines, Mélange's JSON formats,
+//! and extensions (caps, minimums, headroom, multi-GPU instances, several SLO classes, time windows).
+//!
+//! The planner takes capacity tables (max req/s per instance per request-size bucket under an SLO)
+//! as plain input; profiling them by simulation lives elsewhere.
+
+pub mod baseline;
+pub mod error;
+mod ilp;
+pub mod melange;
+pub mod plan;
+pub mod problem;
+pub mod schedule;
+
+pub use baseline::{Baseline, BaselineOutcome, instances_for_load, savings, single_type_baselines};
+pub use error::PlanError;
+pub use melange::{
+    GpuInfo, MelangeConfig, MelangeGpu, MelangeOutput, MelangeOverrides, plan_melange_file,
+    read_gpu_info, write_gpu_info,
+};
+pub use plan::{BucketAssignment, ClassAssignment, Plan, SliceShare, TypeAllocation, solve};
+pub use problem::{Formulation, GpuType, PlanProblem, SolveOptions, WorkloadClass};
+pub use schedule::{FleetEntry, Schedule, TimeWindow, WindowPlan, plan_schedule};

@@ -1,0 +1,348 @@
+//! Solving a [`PlanProblem`] into a [`Plan`]: counts, slice assignment, loads, baselines, timing.
+
+use std::fmt;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::{Baseline, BaselineOutcome, single_type_baselines};
+use crate::error::PlanError;
+use crate::ilp::{CoreSolution, Demand, solve_core};
+use crate::problem::{Formulation, GpuType, PlanProblem, SolveOptions};
+
+/// Slack allowed between a type's recomputed load and its count before the solution is rejected.
+const LOAD_CHECK_TOLERANCE: f64 = 1e-6;
+
+/// How many instances (and GPUs) of one type the plan rents, and how busy they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeAllocation {
+    /// The GPU type.
+    pub gpu_type: String,
+    /// Instances rented.
+    pub instances: u32,
+    /// GPUs in those instances.
+    pub gpus: u32,
+    /// Price of one instance, $/h.
+    pub instance_hourly_cost: f64,
+    /// Cost of these instances, $/h.
+    pub hourly_cost: f64,
+    /// Work assigned, in instances' worth of capacity (Σ slice rate / capacity).
+    pub load: f64,
+    /// `load / instances`: the share of the rented capacity in use; `None` with no instances.
+    pub utilisation: Option<f64>,
+}
+
+/// The slices of one bucket that one type takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SliceShare {
+    /// The GPU type.
+    pub gpu_type: String,
+    /// Slices (out of the slice factor).
+    pub slices: u32,
+    /// Fraction of the bucket's rate, `slices / slice_factor`.
+    pub fraction: f64,
+}
+
+/// Where one bucket's traffic goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketAssignment {
+    /// The bucket's label.
+    pub bucket: String,
+    /// Planned rate of the bucket (req/s, headroom included).
+    pub rate: f64,
+    /// Types with at least one slice (empty when the rate is zero).
+    pub shares: Vec<SliceShare>,
+}
+
+/// Where one class's traffic goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassAssignment {
+    /// The class.
+    pub class: String,
+    /// Planned rate of the class (req/s, headroom included).
+    pub rate: f64,
+    /// One entry per bucket, in input order.
+    pub buckets: Vec<BucketAssignment>,
+}
+
+/// An optimal GPU mix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The integer program solved.
+    pub formulation: Formulation,
+    /// Slices per bucket.
+    pub slice_factor: u32,
+    /// Extra rate fraction provisioned for.
+    pub headroom: f64,
+    /// Cost of the mix, $/h.
+    pub hourly_cost: f64,
+    /// Instances over all types.
+    pub total_instances: u32,
+    /// GPUs over all types.
+    pub total_gpus: u32,
+    /// One entry per GPU type, in input order.
+    pub allocations: Vec<TypeAllocation>,
+    /// Slice assignment per class and bucket.
+    pub classes: Vec<ClassAssignment>,
+    /// Single-type fleets and the mix's savings against each.
+    pub baselines: Vec<Baseline>,
+    /// Wall-clock seconds to build and solve the program (varies run to run).
+    pub solve_seconds: f64,
+}
+
+impl Plan {
+    /// Instances of the named type (0 if absent).
+    pub fn instances_of(&self, gpu_type: &str) -> u32 {
+        self.allocations
+            .iter()
+            .find(|allocation| allocation.gpu_type == gpu_type)
+            .map_or(0, |allocation| allocation.instances)
+    }
+}
+
+/// The demands of a problem's classes, headroom included, as one scenario.
+pub(crate) fn demands(problem: &PlanProblem) -> Vec<Demand<'_>> {
+    problem
+        .classes
+        .iter()
+        .map(|class| Demand {
+            class_name: &class.name,
+            bucket_labels: &class.bucket_labels,
+            rates: problem.bucket_rates(class),
+            capacity: &class.capacity,
+        })
+        .collect()
+}
+
+/// Solves the GPU-mix program to proven optimality and reports the mix against single-type fleets.
+pub fn solve(problem: &PlanProblem, options: &SolveOptions) -> Result<Plan, PlanError> {
+    problem.validate()?;
+    let start = Instant::now();
+    let scenario = demands(problem);
+    let core = solve_core(
+        &problem.gpu_types,
+        std::slice::from_ref(&scenario),
+        problem.slice_factor,
+        options,
+    )?;
+    let solve_seconds = start.elapsed().as_secs_f64();
+    build_plan(
+        problem,
+        &scenario,
+        &core,
+        0,
+        options.formulation,
+        solve_seconds,
+    )
+}
+
+/// Hourly cost of `instances` of `types`.
+pub(crate) fn fleet_cost(types: &[GpuType], instances: &[u32]) -> f64 {
+    types
+        .iter()
+        .zip(instances)
+        .map(|(gpu, &n)| gpu.hourly_cost * f64::from(n))
+        .sum()
+}
+
+/// Turns scenario `scenario_index` of a solution into a checked [`Plan`].
+pub(crate) fn build_plan(
+    problem: &PlanProblem,
+    scenario: &[Demand<'_>],
+    core: &CoreSolution,
+    scenario_index: usize,
+    formulation: Formulation,
+    solve_seconds: f64,
+) -> Result<Plan, PlanError> {
+    let types = &problem.gpu_types;
+    let slice_factor = problem.slice_factor;
+    let slices = &core.slices[scenario_index];
+    let mut loads = vec![0.0_f64; types.len()];
+    let mut classes = Vec::with_capacity(scenario.len());
+    for (class_index, demand) in scenario.iter().enumerate() {
+        let mut buckets = Vec::with_capacity(demand.rates.len());
+        for (bucket, &rate) in demand.rates.iter().enumerate() {
+            let counts = &slices[class_index][bucket];
+            let assigned: u32 = counts.iter().sum();
+            let expected = if rate > 0.0 { slice_factor } else { 0 };
+            if assigned != expected {
+                return Err(PlanError::Solver {
+                    message: format!(
+                        "class \"{}\" bucket {} got {assigned} slices, expected {expected}",
+                        demand.class_name, demand.bucket_labels[bucket]
+                    ),
+                });
+            }
+            let mut shares = Vec::new();
+            for (t, &count) in counts.iter().enumerate() {
+                if count == 0 {
+                    continue;
+                }
+                loads[t] +=
+                    f64::from(count) * rate / f64::from(slice_factor) / demand.capacity[t][bucket];
+                shares.push(SliceShare {
+                    gpu_type: types[t].name.clone(),
+                    slices: count,
+                    fraction: f64::from(count) / f64::from(slice_factor),
+                });
+            }
+            buckets.push(BucketAssignment {
+                bucket: demand.bucket_labels[bucket].clone(),
+                rate,
+                shares,
+            });
+        }
+        classes.push(ClassAssignment {
+            class: demand.class_name.to_string(),
+            rate: demand.rates.iter().sum(),
+            buckets,
+        });
+    }
+    let mut allocations = Vec::with_capacity(types.len());
+    for ((gpu, &instances), &load) in types.iter().zip(&core.instances).zip(&loads) {
+        if load > f64::from(instances) + LOAD_CHECK_TOLERANCE {
+            return Err(PlanError::Solver {
+                message: format!(
+                    "type \"{}\" carries {load} instances of load on {instances} instances",
+                    gpu.name
+                ),
+            });
+        }
+        allocations.push(TypeAllocation {
+            gpu_type: gpu.name.clone(),
+            instances,
+            gpus: instances.saturating_mul(gpu.gpus_per_instance),
+            instance_hourly_cost: gpu.hourly_cost,
+            hourly_cost: gpu.hourly_cost * f64::from(instances),
+            load,
+            utilisation: (instances > 0).then(|| load / f64::from(instances)),
+        });
+    }
+    let hourly_cost = fleet_cost(types, &core.instances);
+    Ok(Plan {
+        formulation,
+        slice_factor,
+        headroom: problem.headroom,
+        hourly_cost,
+        total_instances: allocations.iter().map(|a| a.instances).sum(),
+        total_gpus: allocations.iter().map(|a| a.gpus).sum(),
+        allocations,
+        classes,
+        baselines: single_type_baselines(problem, hourly_cost),
+        solve_seconds,
+    })
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", v * 100.0))
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "GPU mix: ${:.2}/h, {} instances, {} GPUs ({} formulation, slice factor {}, headroom {:.1}%, solved in {:.1} ms)",
+            self.hourly_cost,
+            self.total_instances,
+            self.total_gpus,
+            self.formulation,
+            self.slice_factor,
+            self.headroom * 100.0,
+            self.solve_seconds * 1e3
+        )?;
+        let name_width = self
+            .allocations
+            .iter()
+            .map(|a| a.gpu_type.len())
+            .chain(
+                self.classes
+                    .iter()
+                    .flat_map(|c| c.buckets.iter().map(|b| b.bucket.len())),
+            )
+            .max()
+            .unwrap_or(4)
+            .max(8);
+        writeln!(
+            f,
+            "{:<name_width$}  {:>9}  {:>6}  {:>9}  {:>10}  {:>8}  {:>6}",
+            "type", "instances", "GPUs", "$/h each", "$/h total", "load", "util"
+        )?;
+        for a in &self.allocations {
+            writeln!(
+                f,
+                "{:<name_width$}  {:>9}  {:>6}  {:>9.2}  {:>10.2}  {:>8.3}  {:>6}",
+                a.gpu_type,
+                a.instances,
+                a.gpus,
+                a.instance_hourly_cost,
+                a.hourly_cost,
+                a.load,
+                percent(a.utilisation)
+            )?;
+        }
+        writeln!(
+            f,
+            "{:<name_width$}  {:>9}  {:>6}  {:>9}  {:>10.2}",
+            "total", self.total_instances, self.total_gpus, "", self.hourly_cost
+        )?;
+        for class in &self.classes {
+            writeln!(
+                f,
+                "\nslices per bucket, class \"{}\" ({:.3} req/s):",
+                class.class, class.rate
+            )?;
+            write!(f, "{:<name_width$}  {:>10}", "bucket", "req/s")?;
+            for a in &self.allocations {
+                write!(f, "  {:>w$}", a.gpu_type, w = a.gpu_type.len().max(5))?;
+            }
+            writeln!(f)?;
+            for bucket in &class.buckets {
+                write!(f, "{:<name_width$}  {:>10.3}", bucket.bucket, bucket.rate)?;
+                for a in &self.allocations {
+                    let slices = bucket
+                        .shares
+                        .iter()
+                        .find(|share| share.gpu_type == a.gpu_type)
+                        .map_or(0, |share| share.slices);
+                    let cell = if bucket.rate > 0.0 {
+                        format!("{slices}/{}", self.slice_factor)
+                    } else {
+                        "-".to_string()
+                    };
+                    write!(f, "  {:>w$}", cell, w = a.gpu_type.len().max(5))?;
+                }
+                writeln!(f)?;
+            }
+        }
+        writeln!(f, "\nsingle-type baselines:")?;
+        writeln!(
+            f,
+            "{:<name_width$}  {:>9}  {:>6}  {:>10}  {:>8}",
+            "type", "instances", "GPUs", "$/h", "savings"
+        )?;
+        for baseline in &self.baselines {
+            match &baseline.outcome {
+                BaselineOutcome::Possible {
+                    instances,
+                    gpus,
+                    hourly_cost,
+                    savings,
+                } => writeln!(
+                    f,
+                    "{:<name_width$}  {:>9}  {:>6}  {:>10.2}  {:>8}",
+                    baseline.gpu_type,
+                    instances,
+                    gpus,
+                    hourly_cost,
+                    percent(*savings)
+                )?,
+                BaselineOutcome::NotPossible { reason } => writeln!(
+                    f,
+                    "{:<name_width$}  not possible: {reason}",
+                    baseline.gpu_type
+                )?,
+            }
+        }
+        Ok(())
+    }
+}

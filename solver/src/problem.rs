@@ -1,0 +1,268 @@
+//! The planning problem: GPU types with prices and limits, workload classes with capacity tables.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::PlanError;
+
+/// Fractions of a class must sum to one within this tolerance (profiles are often rounded).
+pub const FRACTION_SUM_TOLERANCE: f64 = 1e-3;
+
+/// One rentable instance type: one GPU, or several GPUs used together (tensor parallel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuType {
+    /// Unique name, e.g. `A10G` or `H100x2`.
+    pub name: String,
+    /// Price of one instance in $/h (for a multi-GPU instance, the whole instance).
+    pub hourly_cost: f64,
+    /// GPUs in one instance (1 for a single GPU, 2 for a TP=2 pair, ...).
+    pub gpus_per_instance: u32,
+    /// Least number of instances to rent (0 for none).
+    pub min_instances: u32,
+    /// Most instances available, `None` for unlimited.
+    pub max_instances: Option<u32>,
+}
+
+impl GpuType {
+    /// A single-GPU type with no limits.
+    pub fn new(name: impl Into<String>, hourly_cost: f64) -> Self {
+        Self {
+            name: name.into(),
+            hourly_cost,
+            gpus_per_instance: 1,
+            min_instances: 0,
+            max_instances: None,
+        }
+    }
+
+    /// A multi-GPU instance type priced as `per_gpu_cost × gpus`.
+    pub fn multi_gpu(name: impl Into<String>, per_gpu_cost: f64, gpus: u32) -> Self {
+        Self {
+            name: name.into(),
+            hourly_cost: per_gpu_cost * f64::from(gpus),
+            gpus_per_instance: gpus,
+            min_instances: 0,
+            max_instances: None,
+        }
+    }
+}
+
+/// One class of traffic (e.g. one SLO tier): its bucket mix, its rate, and what each type sustains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadClass {
+    /// Name shown in reports.
+    pub name: String,
+    /// Total request rate of the class (req/s).
+    pub request_rate: f64,
+    /// Human-readable label per bucket, e.g. `in1/out0`.
+    pub bucket_labels: Vec<String>,
+    /// Share of the class's requests in each bucket (sums to one).
+    pub bucket_fractions: Vec<f64>,
+    /// `capacity[type][bucket]`: most req/s one instance sustains under this class's SLO; 0 = cannot serve.
+    pub capacity: Vec<Vec<f64>>,
+}
+
+/// Which integer program to solve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Formulation {
+    /// Integer slice counts per (bucket, type): same optimum as Mélange's, far fewer variables.
+    #[default]
+    Compact,
+    /// Mélange's own program: one binary per (slice, type).
+    Melange,
+}
+
+impl fmt::Display for Formulation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Compact => write!(f, "compact"),
+            Self::Melange => write!(f, "melange"),
+        }
+    }
+}
+
+/// An unknown formulation name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownFormulation(pub String);
+
+impl fmt::Display for UnknownFormulation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown formulation \"{}\"; expected compact or melange",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownFormulation {}
+
+impl FromStr for Formulation {
+    type Err = UnknownFormulation;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "compact" => Ok(Self::Compact),
+            "melange" => Ok(Self::Melange),
+            other => Err(UnknownFormulation(other.to_string())),
+        }
+    }
+}
+
+/// How to solve: which program, and an optional time limit (hitting it is an error: optimality must be proven).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SolveOptions {
+    /// The integer program.
+    pub formulation: Formulation,
+    /// Wall-clock limit for the ILP solver; `None` for none.
+    pub time_limit: Option<Duration>,
+}
+
+/// A complete GPU-mix planning problem; capacity tables are input (measured or simulated elsewhere).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanProblem {
+    /// Candidate instance types.
+    pub gpu_types: Vec<GpuType>,
+    /// Traffic classes; all share the instance counts.
+    pub classes: Vec<WorkloadClass>,
+    /// Slices per bucket (Mélange's `slice_factor`).
+    pub slice_factor: u32,
+    /// Extra fraction of rate to provision for: plan for `rate × (1 + headroom)`.
+    pub headroom: f64,
+}
+
+fn check_non_negative(location: impl FnOnce() -> String, value: f64) -> Result<(), PlanError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(PlanError::InvalidNumber {
+            location: location(),
+            value,
+            expected: "a finite number >= 0",
+        })
+    }
+}
+
+impl PlanProblem {
+    /// Checks shapes, numbers and limits; returns the first problem found.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        if self.gpu_types.is_empty() {
+            return Err(PlanError::NoGpuTypes);
+        }
+        if self.classes.is_empty() {
+            return Err(PlanError::NoClasses);
+        }
+        if self.slice_factor == 0 {
+            return Err(PlanError::ZeroSliceFactor);
+        }
+        check_non_negative(|| "headroom".to_string(), self.headroom)?;
+        for (index, gpu) in self.gpu_types.iter().enumerate() {
+            if self.gpu_types[..index]
+                .iter()
+                .any(|other| other.name == gpu.name)
+            {
+                return Err(PlanError::DuplicateGpuType {
+                    name: gpu.name.clone(),
+                });
+            }
+            check_non_negative(
+                || format!("GPU type \"{}\": hourly_cost", gpu.name),
+                gpu.hourly_cost,
+            )?;
+            if gpu.gpus_per_instance == 0 {
+                return Err(PlanError::InvalidNumber {
+                    location: format!("GPU type \"{}\": gpus_per_instance", gpu.name),
+                    value: 0.0,
+                    expected: "an integer >= 1",
+                });
+            }
+            if let Some(cap) = gpu.max_instances.filter(|&cap| gpu.min_instances > cap) {
+                return Err(PlanError::MinAboveCap {
+                    gpu_type: gpu.name.clone(),
+                    min_instances: gpu.min_instances,
+                    max_instances: cap,
+                });
+            }
+        }
+        for class in &self.classes {
+            self.validate_class(class)?;
+        }
+        Ok(())
+    }
+
+    fn validate_class(&self, class: &WorkloadClass) -> Result<(), PlanError> {
+        let buckets = class.bucket_fractions.len();
+        check_non_negative(
+            || format!("class \"{}\": request_rate", class.name),
+            class.request_rate,
+        )?;
+        if class.bucket_labels.len() != buckets {
+            return Err(PlanError::ShapeMismatch {
+                location: format!("class \"{}\": bucket_labels", class.name),
+                expected: buckets,
+                found: class.bucket_labels.len(),
+            });
+        }
+        for (label, &fraction) in class.bucket_labels.iter().zip(&class.bucket_fractions) {
+            check_non_negative(
+                || format!("class \"{}\": fraction of bucket {label}", class.name),
+                fraction,
+            )?;
+        }
+        let sum: f64 = class.bucket_fractions.iter().sum();
+        if (sum - 1.0).abs() > FRACTION_SUM_TOLERANCE {
+            return Err(PlanError::FractionsDoNotSumToOne {
+                class: class.name.clone(),
+                sum,
+            });
+        }
+        if class.capacity.len() != self.gpu_types.len() {
+            return Err(PlanError::ShapeMismatch {
+                location: format!(
+                    "class \"{}\": capacity (one table per GPU type)",
+                    class.name
+                ),
+                expected: self.gpu_types.len(),
+                found: class.capacity.len(),
+            });
+        }
+        for (gpu, table) in self.gpu_types.iter().zip(&class.capacity) {
+            if table.len() != buckets {
+                return Err(PlanError::ShapeMismatch {
+                    location: format!(
+                        "class \"{}\": capacity of GPU type \"{}\"",
+                        class.name, gpu.name
+                    ),
+                    expected: buckets,
+                    found: table.len(),
+                });
+            }
+            for (label, &capacity) in class.bucket_labels.iter().zip(table) {
+                check_non_negative(
+                    || {
+                        format!(
+                            "class \"{}\": capacity of \"{}\" for bucket {label}",
+                            class.name, gpu.name
+                        )
+                    },
+                    capacity,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Request rate to plan for in each bucket of a class: `rate × (1 + headroom) × fraction`.
+    pub fn bucket_rates(&self, class: &WorkloadClass) -> Vec<f64> {
+        let planned_rate = class.request_rate * (1.0 + self.headroom);
+        class
+            .bucket_fractions
+            .iter()
+            .map(|fraction| planned_rate * fraction)
+            .collect()
+    }
+}

@@ -1,0 +1,194 @@
+//! Property tests: both programs reach the same optimum, which brute force confirms on tiny
+//! instances, and every plan satisfies its own constraints.
+
+use proptest::prelude::*;
+use solver::{
+    BaselineOutcome, Formulation, GpuType, MelangeConfig, PlanProblem, SolveOptions, WorkloadClass,
+    solve,
+};
+
+fn options(formulation: Formulation) -> SolveOptions {
+    SolveOptions {
+        formulation,
+        time_limit: None,
+    }
+}
+
+/// Small random problem: 1–3 types, 1–4 buckets, capacities 0 (can't serve) or 0.5–30 req/s.
+fn small_problem() -> impl Strategy<Value = PlanProblem> {
+    (1usize..=3, 1usize..=4, 1u32..=3, 0.5f64..40.0).prop_flat_map(|(types, buckets, k, rate)| {
+        let prices = prop::collection::vec(0.2f64..5.0, types);
+        let capacities = prop::collection::vec(
+            prop::collection::vec(prop_oneof![1 => Just(0.0), 4 => 0.5f64..30.0], buckets),
+            types,
+        );
+        let weights =
+            prop::collection::vec(prop_oneof![1 => Just(0.0), 4 => 0.05f64..1.0], buckets);
+        (prices, capacities, weights).prop_map(move |(prices, mut capacity, mut weights)| {
+            // Every bucket servable by someone (type 0 gets a capacity where all are zero) and at
+            // least one bucket with traffic.
+            for bucket in 0..buckets {
+                if capacity.iter().all(|table| table[bucket] == 0.0) {
+                    capacity[0][bucket] = 3.0;
+                }
+            }
+            if weights.iter().all(|&w| w == 0.0) {
+                weights[0] = 1.0;
+            }
+            let total: f64 = weights.iter().sum();
+            PlanProblem {
+                gpu_types: prices
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &price)| GpuType::new(format!("g{t}"), price))
+                    .collect(),
+                classes: vec![WorkloadClass {
+                    name: "c".to_string(),
+                    request_rate: rate,
+                    bucket_labels: (0..buckets).map(|b| format!("b{b}")).collect(),
+                    bucket_fractions: weights.iter().map(|w| w / total).collect(),
+                    capacity,
+                }],
+                slice_factor: k,
+                headroom: 0.0,
+            }
+        })
+    })
+}
+
+/// Cheapest cost by enumerating every way to split every bucket's slices over the types.
+fn brute_force_cost(problem: &PlanProblem) -> f64 {
+    let class = &problem.classes[0];
+    let types = problem.gpu_types.len();
+    let k = problem.slice_factor;
+    let rates = problem.bucket_rates(class);
+    // All splits of k slices over the types that can serve the bucket.
+    let splits_of = |bucket: usize| -> Vec<Vec<u32>> {
+        let mut splits = vec![vec![]];
+        for t in 0..types {
+            let mut next = Vec::new();
+            for split in &splits {
+                let used: u32 = split.iter().sum();
+                let max = if class.capacity[t][bucket] > 0.0 {
+                    k - used
+                } else {
+                    0
+                };
+                for count in 0..=max {
+                    let mut extended = split.clone();
+                    extended.push(count);
+                    next.push(extended);
+                }
+            }
+            splits = next;
+        }
+        splits
+            .into_iter()
+            .filter(|s| s.iter().sum::<u32>() == k)
+            .collect()
+    };
+    let options: Vec<Vec<Vec<u32>>> = (0..rates.len())
+        .map(|b| {
+            if rates[b] > 0.0 {
+                splits_of(b)
+            } else {
+                vec![vec![0; types]]
+            }
+        })
+        .collect();
+    let mut best = f64::INFINITY;
+    let mut choice = vec![0usize; rates.len()];
+    loop {
+        let mut loads = vec![0.0; types];
+        for (b, &pick) in choice.iter().enumerate() {
+            for t in 0..types {
+                let slices = options[b][pick][t];
+                if slices > 0 {
+                    loads[t] += f64::from(slices) * rates[b] / f64::from(k) / class.capacity[t][b];
+                }
+            }
+        }
+        let cost: f64 = loads
+            .iter()
+            .zip(&problem.gpu_types)
+            .map(|(load, gpu)| gpu.hourly_cost * f64::from(solver::instances_for_load(*load)))
+            .sum();
+        best = best.min(cost);
+        // Next combination (odometer).
+        let mut position = 0;
+        loop {
+            if position == choice.len() {
+                return best;
+            }
+            choice[position] += 1;
+            if choice[position] < options[position].len() {
+                break;
+            }
+            choice[position] = 0;
+            position += 1;
+        }
+    }
+}
+
+fn relative_gap(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(1e-12)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn compact_and_melange_agree_and_match_brute_force(problem in small_problem()) {
+        let compact = solve(&problem, &options(Formulation::Compact)).unwrap();
+        let melange = solve(&problem, &options(Formulation::Melange)).unwrap();
+        prop_assert!(relative_gap(compact.hourly_cost, melange.hourly_cost) <= 1e-6,
+            "compact {} vs melange {}", compact.hourly_cost, melange.hourly_cost);
+        let brute = brute_force_cost(&problem);
+        prop_assert!(relative_gap(compact.hourly_cost, brute) <= 1e-6,
+            "compact {} vs brute force {}", compact.hourly_cost, brute);
+    }
+
+    #[test]
+    fn plans_respect_their_constraints(problem in small_problem()) {
+        let plan = solve(&problem, &options(Formulation::Compact)).unwrap();
+        let k = problem.slice_factor;
+        let mut cost = 0.0;
+        for (allocation, gpu) in plan.allocations.iter().zip(&problem.gpu_types) {
+            prop_assert!(allocation.load <= f64::from(allocation.instances) + 1e-6);
+            prop_assert_eq!(allocation.gpus, allocation.instances * gpu.gpus_per_instance);
+            cost += gpu.hourly_cost * f64::from(allocation.instances);
+        }
+        prop_assert!((cost - plan.hourly_cost).abs() < 1e-9);
+        for bucket in &plan.classes[0].buckets {
+            let slices: u32 = bucket.shares.iter().map(|s| s.slices).sum();
+            prop_assert_eq!(slices, if bucket.rate > 0.0 { k } else { 0 });
+        }
+        // Every single-type fleet is a feasible plan, so the optimum is no dearer.
+        for baseline in &plan.baselines {
+            if let BaselineOutcome::Possible { hourly_cost, savings, .. } = &baseline.outcome {
+                prop_assert!(plan.hourly_cost <= hourly_cost + 1e-9);
+                prop_assert!(savings.unwrap_or(0.0) >= -1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn headroom_never_makes_a_plan_cheaper(problem in small_problem(), headroom in 0.0f64..1.0) {
+        let base = solve(&problem, &options(Formulation::Compact)).unwrap();
+        let padded = solve(&PlanProblem { headroom, ..problem.clone() }, &options(Formulation::Compact)).unwrap();
+        prop_assert!(padded.hourly_cost >= base.hourly_cost - 1e-9);
+    }
+
+    #[test]
+    fn melange_config_round_trips(problem in small_problem()) {
+        let buckets = problem.classes[0].bucket_fractions.len();
+        let config = MelangeConfig::from_problem(&problem, buckets).unwrap();
+        let text = serde_json::to_string(&config).unwrap();
+        let parsed = MelangeConfig::from_json(&text, "<test>").unwrap();
+        prop_assert_eq!(&parsed, &config);
+        let back = parsed.to_problem().unwrap();
+        prop_assert_eq!(&back.gpu_types, &problem.gpu_types);
+        prop_assert_eq!(&back.classes[0].capacity, &problem.classes[0].capacity);
+        prop_assert_eq!(&back.classes[0].bucket_fractions, &problem.classes[0].bucket_fractions);
+    }
+}
