@@ -30,6 +30,8 @@ enum Command {
     Calibrate(cmd::catalog::CalibrateArgs),
     /// Replay a request stream against a cluster of (mixed) GPU replicas.
     Simulate(Box<cmd::simulate::SimulateArgs>),
+    /// Measure simulator speed (requests/s, iterations/s, peak memory).
+    Bench(cmd::bench::BenchArgs),
     /// Workload tools: trace statistics, synthetic generation, presets.
     #[command(subcommand)]
     Workload(cmd::workload::WorkloadCmd),
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Instance(args) => cmd::catalog::instance(args, &catalog),
         Command::Calibrate(args) => cmd::catalog::calibrate_cmd(args, &catalog),
         Command::Simulate(args) => cmd::simulate::run(*args, &catalog),
+        Command::Bench(args) => cmd::bench::run(args, &catalog),
         Command::Workload(workload_cmd) => cmd::workload::run(workload_cmd),
         Command::Plan(args) => cmd::plan::run(args),
     };

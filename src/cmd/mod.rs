@@ -1,5 +1,6 @@
 //! One module per subcommand: argument parsing (clap) and printing; the work lives in the crates.
 
+pub mod bench;
 pub mod catalog;
 pub mod common;
 pub mod plan;
