@@ -35,8 +35,10 @@ enum Command {
     /// Workload tools: trace statistics, synthetic generation, presets.
     #[command(subcommand)]
     Workload(cmd::workload::WorkloadCmd),
-    /// Solve the cost-minimising GPU mix (Mélange's integer program).
-    Plan(cmd::plan::PlanArgs),
+    /// Max req/s per instance type and request-size bucket under an SLO, by simulated load tests.
+    Profile(Box<cmd::profile::ProfileCmdArgs>),
+    /// Solve the cost-minimising GPU mix (Mélange's integer program); --verify checks it by simulation.
+    Plan(Box<cmd::plan::PlanArgs>),
 }
 
 fn main() -> ExitCode {
@@ -57,7 +59,8 @@ fn main() -> ExitCode {
         Command::Simulate(args) => cmd::simulate::run(*args, &catalog),
         Command::Bench(args) => cmd::bench::run(args, &catalog),
         Command::Workload(workload_cmd) => cmd::workload::run(workload_cmd),
-        Command::Plan(args) => cmd::plan::run(args),
+        Command::Profile(args) => cmd::profile::run(*args, &catalog),
+        Command::Plan(args) => cmd::plan::run(*args, &catalog),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

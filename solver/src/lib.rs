@@ -3,7 +3,7 @@
 //! and extensions (caps, minimums, headroom, multi-GPU instances, several SLO classes, time windows).
 //!
 //! The planner takes capacity tables (max req/s per instance per request-size bucket under an SLO)
-//! as plain input; profiling them by simulation lives elsewhere.
+//! as plain input; [`profile`] measures them by load-testing the simulator.
 
 pub mod baseline;
 pub mod error;
@@ -11,7 +11,9 @@ mod ilp;
 pub mod melange;
 pub mod plan;
 pub mod problem;
+pub mod profile;
 pub mod schedule;
+pub mod verify;
 
 pub use baseline::{Baseline, BaselineOutcome, instances_for_load, savings, single_type_baselines};
 pub use error::PlanError;
@@ -21,4 +23,13 @@ pub use melange::{
 };
 pub use plan::{BucketAssignment, ClassAssignment, Plan, SliceShare, TypeAllocation, solve};
 pub use problem::{Formulation, GpuType, PlanProblem, SolveOptions, WorkloadClass};
+pub use profile::{
+    BucketLengths, CellProfile, CellStatus, LatencySamples, ProfileError, ProfileProgress,
+    ProfileRequest, ProfileRunStats, ProfileSet, ProfileSettings, ProfileSlo, ProfileTarget,
+    SloCheck, SloStat, SloVerdict, TypeProfile, profile,
+};
+pub use verify::{
+    GroupValidation, Validation, VerifyOutcome, VerifyRound, VerifySettings, plan_and_verify,
+    validate,
+};
 pub use schedule::{FleetEntry, Schedule, TimeWindow, WindowPlan, plan_schedule};

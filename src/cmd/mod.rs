@@ -4,6 +4,7 @@ pub mod bench;
 pub mod catalog;
 pub mod common;
 pub mod plan;
+pub mod profile;
 pub mod simulate;
 pub mod table;
 pub mod workload;

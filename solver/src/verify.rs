@@ -1,0 +1,409 @@
+//! Validation by simulation, and the plan → simulate → fix loop.
+//!
+//! A plan rests on Mélange's additive-load assumption: a replica that sustains `T_b` req/s of
+//! bucket `b` alone sustains any mix whose loads `Σ r_b / T_b` sum to at most one. Mixed batches,
+//! burstiness and routing noise break it to varying degrees; simulating the chosen fleet on the
+//! workload says by how much. When the fleet misses the SLO, the capacities of the instance types
+//! that missed it are derated and the program re-solved, round after round.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use sim::{CapacityTable, Cluster, RecordSink, RequestRecord, RequestStatus, SimConfig};
+use workloads::{BucketEdges, Request};
+
+use crate::plan::{Plan, solve};
+use crate::problem::{PlanProblem, SolveOptions};
+use crate::profile::{LatencySamples, ProfileSlo, SloVerdict};
+
+/// The SLO verdict on one group of requests (a GPU type, or a size bucket).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupValidation {
+    /// Instance name or bucket label.
+    pub group: String,
+    /// Requests completed in the group.
+    pub completed: u64,
+    /// Fraction of the group's completed requests that met every per-request target.
+    pub attainment: f64,
+    /// The profiled SLO statistics on the group.
+    pub verdict: SloVerdict,
+    /// Whether every statistic holds.
+    pub met: bool,
+}
+
+/// What simulating one fleet on the workload showed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Validation {
+    /// The fleet, as a cluster spec.
+    pub allocation: String,
+    /// Its price, $/h.
+    pub usd_per_hour: f64,
+    /// Requests that arrived.
+    pub arrived: u64,
+    /// Requests completed.
+    pub completed: u64,
+    /// Requests rejected (too long for every replica of the fleet).
+    pub rejected: u64,
+    /// Fraction of requests (completed or rejected) that met every per-request target.
+    pub attainment: f64,
+    /// The profiled SLO statistics over all completed requests.
+    pub overall: SloVerdict,
+    /// Whether the overall statistics hold.
+    pub overall_met: bool,
+    /// Per instance type.
+    pub types: Vec<GroupValidation>,
+    /// Per size bucket holding requests.
+    pub buckets: Vec<GroupValidation>,
+    /// Requests beyond the last bucket edge (counted in the totals, in no bucket row).
+    pub beyond_buckets: u64,
+}
+
+impl Validation {
+    /// Whether the fleet passes: the overall statistics and every type's statistics hold, and
+    /// per-request attainment reaches `target` when one is given.
+    pub fn passes(&self, target: Option<f64>) -> bool {
+        self.overall_met
+            && self.types.iter().all(|t| t.completed == 0 || t.met)
+            && target.is_none_or(|target| self.attainment >= target)
+    }
+}
+
+#[derive(Default)]
+struct Group {
+    samples: LatencySamples,
+    completed: u64,
+    met: u64,
+}
+
+impl Group {
+    fn finish(self, name: String, slo: &ProfileSlo) -> GroupValidation {
+        let verdict = slo.evaluate(&self.samples);
+        GroupValidation {
+            group: name,
+            completed: self.completed,
+            attainment: self.met as f64 / self.completed.max(1) as f64,
+            met: verdict.met(),
+            verdict,
+        }
+    }
+}
+
+/// Groups completed requests' latencies by instance type and by bucket.
+struct ValidationSink<'a> {
+    edges: &'a BucketEdges,
+    overall: Group,
+    types: BTreeMap<String, Group>,
+    buckets: BTreeMap<(usize, usize), Group>,
+    beyond_buckets: u64,
+}
+
+impl RecordSink for ValidationSink<'_> {
+    fn request(&mut self, record: &RequestRecord) -> std::io::Result<()> {
+        let bucket = self
+            .edges
+            .bucket_of(record.input_tokens, record.output_tokens);
+        if bucket.is_none() {
+            self.beyond_buckets += 1;
+        }
+        if record.status != RequestStatus::Completed {
+            return Ok(());
+        }
+        let met = u64::from(record.slo_met == Some(true));
+        let add = |group: &mut Group| {
+            group.samples.add(record);
+            group.completed += 1;
+            group.met += met;
+        };
+        add(&mut self.overall);
+        add(self.types.entry(record.instance.clone()).or_default());
+        if let Some(bucket) = bucket {
+            add(self.buckets.entry(bucket).or_default());
+        }
+        Ok(())
+    }
+    fn sample(&mut self, _: &sim::SampleRecord) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Simulates `cluster` on `requests` and checks the profiled SLO overall, per type and per bucket.
+pub fn validate(
+    cluster: &Cluster,
+    capacity: Option<&CapacityTable>,
+    config: &SimConfig,
+    slo: &ProfileSlo,
+    edges: &BucketEdges,
+    requests: impl IntoIterator<Item = Request>,
+) -> Result<Validation, String> {
+    let config = SimConfig {
+        slo: slo.per_request_targets(),
+        ..config.clone()
+    };
+    let mut sink = ValidationSink {
+        edges,
+        overall: Group::default(),
+        types: BTreeMap::new(),
+        buckets: BTreeMap::new(),
+        beyond_buckets: 0,
+    };
+    let summary = sim::simulate(cluster, &config, capacity, requests, &mut sink, None)
+        .map_err(|err| err.to_string())?;
+    let overall = slo.evaluate(&sink.overall.samples);
+    let answered = summary.requests.completed + summary.requests.rejected;
+    Ok(Validation {
+        allocation: cluster.describe(),
+        usd_per_hour: cluster.usd_per_hour(),
+        arrived: summary.requests.arrived,
+        completed: summary.requests.completed,
+        rejected: summary.requests.rejected,
+        attainment: sink.overall.met as f64 / answered.max(1) as f64,
+        overall_met: overall.met(),
+        overall,
+        types: sink
+            .types
+            .into_iter()
+            .map(|(name, group)| group.finish(name, slo))
+            .collect(),
+        buckets: sink
+            .buckets
+            .into_iter()
+            .map(|((i, j), group)| group.finish(crate::melange::bucket_label(i, j), slo))
+            .collect(),
+        beyond_buckets: sink.beyond_buckets,
+    })
+}
+
+/// Settings of the plan → simulate → fix loop.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    /// Per-request attainment the fleet must reach (besides the SLO statistics), if any.
+    pub target_attainment: Option<f64>,
+    /// Rounds before giving up.
+    pub max_rounds: u32,
+    /// Capacity factor applied to a type each round it misses the SLO (e.g. 0.85).
+    pub derate_step: f64,
+    /// Simulator settings (router, engine, seed).
+    pub sim: SimConfig,
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        Self {
+            target_attainment: None,
+            max_rounds: 6,
+            derate_step: 0.85,
+            sim: SimConfig {
+                router: sim::RouterKind::Melange,
+                ..SimConfig::default()
+            },
+        }
+    }
+}
+
+/// One round: the plan solved with the current derating, and its simulation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerifyRound {
+    /// Round number, from 1.
+    pub round: u32,
+    /// Capacity factor per type used in this round's program (1 = as profiled).
+    pub derating: BTreeMap<String, f64>,
+    /// The plan's cost, $/h.
+    pub planned_usd_per_hour: f64,
+    /// The simulated fleet.
+    pub validation: Validation,
+    /// Whether it passed.
+    pub passed: bool,
+}
+
+/// The loop's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerifyOutcome {
+    /// Every round, in order.
+    pub rounds: Vec<VerifyRound>,
+    /// The first plan's cost, $/h (what the solver alone would have bought).
+    pub planned_usd_per_hour: f64,
+    /// The cost of the fleet that passed, $/h (`None` if none did).
+    pub verified_usd_per_hour: Option<f64>,
+    /// The final plan (the passing one, or the last tried).
+    pub final_plan: Plan,
+    /// Why the loop stopped without a passing fleet, if it did.
+    pub gave_up: Option<String>,
+}
+
+impl fmt::Display for VerifyOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "verification by simulation:")?;
+        writeln!(
+            f,
+            "{:>5}  {:<36}  {:>8}  {:>10}  {:>8}  {:>6}  types missing the SLO",
+            "round", "fleet", "$/h", "attainment", "rejected", "passed"
+        )?;
+        for round in &self.rounds {
+            let missing: Vec<&str> = round
+                .validation
+                .types
+                .iter()
+                .filter(|t| t.completed > 0 && !t.met)
+                .map(|t| t.group.as_str())
+                .collect();
+            writeln!(
+                f,
+                "{:>5}  {:<36}  {:>8.2}  {:>9.2}%  {:>8}  {:>6}  {}",
+                round.round,
+                round.validation.allocation,
+                round.validation.usd_per_hour,
+                round.validation.attainment * 100.0,
+                round.validation.rejected,
+                if round.passed { "yes" } else { "no" },
+                if round.validation.overall_met && missing.is_empty() {
+                    "-".to_string()
+                } else if missing.is_empty() {
+                    "(overall)".to_string()
+                } else {
+                    missing.join(", ")
+                }
+            )?;
+        }
+        match (self.verified_usd_per_hour, &self.gave_up) {
+            (Some(verified), _) => writeln!(
+                f,
+                "planned ${:.2}/h, verified ${verified:.2}/h ({:+.1}%)",
+                self.planned_usd_per_hour,
+                (verified / self.planned_usd_per_hour - 1.0) * 100.0
+            ),
+            (None, Some(reason)) => writeln!(
+                f,
+                "planned ${:.2}/h; no fleet verified: {reason}",
+                self.planned_usd_per_hour
+            ),
+            (None, None) => writeln!(f, "no fleet verified"),
+        }
+    }
+}
+
+/// Plans, simulates the plan, and re-plans with derated capacities until the fleet passes.
+///
+/// `build_cluster` turns a plan into a cluster (it knows the catalog, model and options); the
+/// capacity table feeds Mélange's router; `requests` is replayed unchanged every round.
+pub fn plan_and_verify(
+    problem: &PlanProblem,
+    options: &SolveOptions,
+    capacity: &CapacityTable,
+    slo: &ProfileSlo,
+    requests: &[Request],
+    settings: &VerifySettings,
+    build_cluster: &dyn Fn(&Plan) -> Result<Cluster, String>,
+) -> Result<VerifyOutcome, String> {
+    if settings.max_rounds == 0 {
+        return Err("verification needs at least one round".into());
+    }
+    if !(settings.derate_step > 0.0 && settings.derate_step < 1.0) {
+        return Err(format!(
+            "derate step {}: expected a factor in (0, 1)",
+            settings.derate_step
+        ));
+    }
+    let mut derating: BTreeMap<String, f64> = problem
+        .gpu_types
+        .iter()
+        .map(|gpu| (gpu.name.clone(), 1.0))
+        .collect();
+    let mut rounds = Vec::new();
+    let mut first_cost = None;
+    let mut last_plan: Option<Plan> = None;
+    let mut gave_up = None;
+    for round in 1..=settings.max_rounds {
+        let mut derated = problem.clone();
+        for class in &mut derated.classes {
+            for (gpu, table) in problem.gpu_types.iter().zip(&mut class.capacity) {
+                let factor = derating[&gpu.name];
+                table.iter_mut().for_each(|value| *value *= factor);
+            }
+        }
+        let plan = match solve(&derated, options) {
+            Ok(plan) => plan,
+            Err(err) if round > 1 => {
+                gave_up = Some(format!(
+                    "after derating, the program has no solution ({err}); caps or the SLO are too tight"
+                ));
+                break;
+            }
+            Err(err) => return Err(err.to_string()),
+        };
+        first_cost.get_or_insert(plan.hourly_cost);
+        let cluster = build_cluster(&plan)?;
+        let validation = validate(
+            &cluster,
+            Some(capacity),
+            &settings.sim,
+            slo,
+            &capacity.edges,
+            requests.iter().cloned(),
+        )?;
+        let passed = validation.passes(settings.target_attainment);
+        let failing: Vec<String> = validation
+            .types
+            .iter()
+            .filter(|t| t.completed > 0 && !t.met)
+            .map(|t| t.group.clone())
+            .collect();
+        let answered = (validation.completed + validation.rejected).max(1) as f64;
+        let best_possible = 1.0 - validation.rejected as f64 / answered;
+        rounds.push(VerifyRound {
+            round,
+            derating: derating.clone(),
+            planned_usd_per_hour: plan.hourly_cost,
+            validation,
+            passed,
+        });
+        last_plan = Some(plan);
+        if passed {
+            break;
+        }
+        if let Some(target) = settings.target_attainment
+            && best_possible < target
+        {
+            gave_up = Some(format!(
+                "{:.2}% of requests are too long for every instance in the fleet, so attainment cannot reach {:.2}%",
+                (1.0 - best_possible) * 100.0,
+                target * 100.0
+            ));
+            break;
+        }
+        // Derate the types that missed; when none did (the overall statistic or attainment
+        // missed), derate every type in use.
+        let to_derate: Vec<String> = if failing.is_empty() {
+            let plan = last_plan.as_ref().expect("just set");
+            plan.allocations
+                .iter()
+                .filter(|a| a.instances > 0)
+                .map(|a| a.gpu_type.clone())
+                .collect()
+        } else {
+            failing
+        };
+        for name in to_derate {
+            if let Some(factor) = derating.get_mut(&name) {
+                *factor *= settings.derate_step;
+            }
+        }
+        if round == settings.max_rounds {
+            gave_up = Some(format!(
+                "the fleet still misses the SLO after {} rounds",
+                settings.max_rounds
+            ));
+        }
+    }
+    let verified = rounds
+        .iter()
+        .find(|r| r.passed)
+        .map(|r| r.validation.usd_per_hour);
+    Ok(VerifyOutcome {
+        planned_usd_per_hour: first_cost.unwrap_or(0.0),
+        verified_usd_per_hour: verified,
+        final_plan: last_plan.expect("at least one round ran"),
+        gave_up: if verified.is_some() { None } else { gave_up },
+        rounds,
+    })
+}
