@@ -1,3 +1,6 @@
-//! Experiment configs, the sweep runner and result tables (CSV and Parquet via polars).
+//! Experiment configs, the sweep runner, planning for a workload, and result tables (CSV and
+//! Parquet via polars).
 
+pub mod planning;
 pub mod tables;
+pub mod workload;

@@ -3,18 +3,18 @@
 use std::io::Write;
 
 use clap::Args;
+use experiments::planning::{PlanSettings, WorkloadPlan, plan_workload};
+use experiments::workload::WorkloadSource;
 use gpu_models::Catalog;
-use serde::Serialize;
-use sim::{Cluster, ClusterEntry, SimConfig};
+use sim::SimConfig;
 use solver::{
-    Formulation, GpuType, MelangeOutput, MelangeOverrides, Plan, PlanProblem, ProfileSet,
-    SolveOptions, VerifyOutcome, VerifySettings, WorkloadClass, plan_melange_file,
+    Formulation, MelangeOutput, MelangeOverrides, SolveOptions, VerifySettings, plan_melange_file,
 };
 use workloads::SizeHistogram;
 
 use super::CmdResult;
 use super::common::router_arg;
-use super::profile::{ProfileArgs, WorkloadSource, render_profiles};
+use super::profile::{ProfileArgs, render_profiles};
 
 /// Arguments of `medley plan`.
 #[derive(Debug, Args)]
@@ -84,7 +84,7 @@ fn parse_count(text: &str) -> Result<(String, u32), String> {
 pub fn run(args: PlanArgs, catalog: &Catalog) -> CmdResult {
     let Some(path) = &args.melange_json else {
         return match args.profile.workload.clone() {
-            Some(workload) => plan_workload(args, &workload, catalog),
+            Some(workload) => plan_for_workload(args, &workload, catalog),
             None => Err(
                 "plan: give --workload PRESET|TRACE (profile by simulation), or --melange-json FILE"
                     .into(),
@@ -129,149 +129,8 @@ fn time_limit(seconds: Option<f64>) -> Result<Option<std::time::Duration>, Strin
     }
 }
 
-/// Everything `medley plan --workload` found, for `--json`.
-#[derive(Debug, Serialize)]
-pub struct WorkloadPlan {
-    /// The workload planned for.
-    pub workload: String,
-    /// Its mean rate, req/s.
-    pub rate_rps: f64,
-    /// Requests in the workload stream.
-    pub requests: u64,
-    /// Requests beyond the last bucket edge (not planned for).
-    pub beyond_buckets: u64,
-    /// Buckets holding requests that no instance type can serve under the SLO.
-    pub unservable_buckets: Vec<String>,
-    /// Share of requests in those buckets (not planned for; they will miss).
-    pub unservable_share: f64,
-    /// The capacity profiles.
-    pub profiles: ProfileSet,
-    /// The optimal mix under the profiles.
-    pub plan: Plan,
-    /// With --verify: every round of simulation and re-planning.
-    pub verification: Option<VerifyOutcome>,
-}
-
-/// The planning problem from profiles and a histogram; buckets nobody can serve are left out
-/// (returned, with their share) rather than making the program infeasible.
-fn problem_from_profiles(
-    profiles: &ProfileSet,
-    histogram: &SizeHistogram,
-    rate_rps: f64,
-) -> Result<(PlanProblem, Vec<String>, f64), String> {
-    let usable: Vec<_> = profiles
-        .types
-        .iter()
-        .filter(|t| t.unusable.is_none())
-        .collect();
-    if usable.is_empty() {
-        let reasons: Vec<String> = profiles
-            .types
-            .iter()
-            .map(|t| format!("{}: {}", t.instance, t.unusable.as_deref().unwrap_or("")))
-            .collect();
-        return Err(format!(
-            "no instance type can serve {}: {}",
-            profiles.model,
-            reasons.join("; ")
-        ));
-    }
-    let fractions = histogram.fractions();
-    let mut labels = Vec::new();
-    let mut kept_fractions = Vec::new();
-    let mut capacity: Vec<Vec<f64>> = vec![Vec::new(); usable.len()];
-    let mut unservable = Vec::new();
-    let mut unservable_share = 0.0;
-    for (i, row) in fractions.iter().enumerate() {
-        for (j, &fraction) in row.iter().enumerate() {
-            if fraction <= 0.0 {
-                continue;
-            }
-            let label = solver::melange::bucket_label(i, j);
-            if usable.iter().all(|t| t.cells[i][j].capacity_rps <= 0.0) {
-                unservable.push(label);
-                unservable_share += fraction;
-                continue;
-            }
-            labels.push(label);
-            kept_fractions.push(fraction);
-            for (table, profile) in capacity.iter_mut().zip(&usable) {
-                table.push(profile.cells[i][j].capacity_rps);
-            }
-        }
-    }
-    let kept: f64 = kept_fractions.iter().sum();
-    if kept <= 0.0 {
-        return Err(format!(
-            "no request of the workload can be served under {} by {}",
-            profiles.slo_text,
-            usable
-                .iter()
-                .map(|t| t.instance.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    kept_fractions.iter_mut().for_each(|f| *f /= kept);
-    let problem = PlanProblem {
-        gpu_types: usable
-            .iter()
-            .map(|t| GpuType {
-                gpus_per_instance: t.tp,
-                ..GpuType::new(t.instance.clone(), t.usd_per_hour)
-            })
-            .collect(),
-        classes: vec![WorkloadClass {
-            name: "workload".into(),
-            request_rate: rate_rps * kept * (histogram.in_range() as f64 / histogram.total().max(1) as f64),
-            bucket_labels: labels,
-            bucket_fractions: kept_fractions,
-            capacity,
-        }],
-        slice_factor: 8,
-        headroom: 0.0,
-    };
-    Ok((problem, unservable, unservable_share))
-}
-
-/// The cluster a plan buys, for simulation.
-fn cluster_of(
-    plan: &Plan,
-    profiles: &ProfileSet,
-    catalog: &Catalog,
-    args: &ProfileArgs,
-) -> Result<Cluster, String> {
-    let entries: Vec<ClusterEntry> = plan
-        .allocations
-        .iter()
-        .filter(|a| a.instances > 0)
-        .map(|a| {
-            let table = profiles
-                .types
-                .iter()
-                .find(|t| t.instance == a.gpu_type)
-                .ok_or_else(|| format!("plan names an unprofiled type {}", a.gpu_type))?;
-            Ok(ClusterEntry {
-                gpu: table.gpu.clone(),
-                count: a.instances,
-                tp: table.tp,
-            })
-        })
-        .collect::<Result<_, String>>()?;
-    if entries.is_empty() {
-        return Err("the plan buys no instances (is the rate zero?)".into());
-    }
-    Cluster::build(
-        &entries,
-        catalog,
-        &args.engine.model,
-        &args.engine.instance_options()?,
-        args.prices.as_deref(),
-    )
-}
-
 /// `medley plan --workload`: profile by simulation, solve, and optionally verify by simulation.
-fn plan_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdResult {
+fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdResult {
     let quiet = args.profile.quiet;
     let source = WorkloadSource::resolve(workload)?;
     let duration_s = sim::parse_duration_s(&args.duration).ok_or_else(|| {
@@ -291,28 +150,13 @@ fn plan_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdResult
         eprintln!("workload: {description}; {} requests, {histogram}", requests.len());
     }
     let profiles = args.profile.run(catalog, Some(&requests))?;
-    let (mut problem, unservable, unservable_share) =
-        problem_from_profiles(&profiles, &histogram, rate_rps)?;
-    let overrides = MelangeOverrides {
-        slice_factor: Some(args.slice_factor.unwrap_or(8)),
-        total_request_rate: None,
-        headroom: args.headroom,
-        caps: args.caps.clone(),
-        minimums: args.minimums.clone(),
-    };
-    overrides.apply(&mut problem)?;
-    let options = SolveOptions {
-        formulation: args.formulation,
-        time_limit: time_limit(args.time_limit)?,
-    };
-    let plan = solver::solve(&problem, &options)?;
-    let verification = if args.verify {
+    let verify = if args.verify {
         if let Some(target) = args.target
             && !(target > 0.0 && target <= 1.0)
         {
             return Err(format!("--target {target}: expected a fraction in (0, 1]").into());
         }
-        let settings = VerifySettings {
+        Some(VerifySettings {
             target_attainment: args.target,
             max_rounds: args.max_rounds,
             sim: SimConfig {
@@ -323,33 +167,33 @@ fn plan_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdResult
                 ..SimConfig::default()
             },
             ..VerifySettings::default()
-        };
-        let capacity = profiles.capacity_table();
-        let slo = profiles.slo;
-        Some(solver::plan_and_verify(
-            &problem,
-            &options,
-            &capacity,
-            &slo,
-            &requests,
-            &settings,
-            &|plan| cluster_of(plan, &profiles, catalog, &args.profile),
-        )?)
+        })
     } else {
         None
     };
-    let beyond_buckets = histogram.overflow;
-    let report = WorkloadPlan {
-        workload: description,
-        rate_rps,
-        requests: requests.len() as u64,
-        beyond_buckets,
-        unservable_buckets: unservable,
-        unservable_share,
-        profiles,
-        plan,
-        verification,
+    let settings = PlanSettings {
+        slice_factor: args.slice_factor.unwrap_or(8),
+        headroom: args.headroom,
+        caps: args.caps.clone(),
+        minimums: args.minimums.clone(),
+        options: SolveOptions {
+            formulation: args.formulation,
+            time_limit: time_limit(args.time_limit)?,
+        },
+        verify,
+        simulate_baselines: None,
     };
+    let report = plan_workload(
+        profiles,
+        &requests,
+        description,
+        rate_rps,
+        &histogram,
+        &settings,
+        catalog,
+        &args.profile.engine.instance_options()?,
+    )
+    .map_err(|err| err.to_string())?;
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else if args.melange_output {

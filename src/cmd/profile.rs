@@ -2,7 +2,7 @@
 //! simulated load tests; also the profiling half of `medley plan --workload`.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use gpu_models::Catalog;
@@ -11,7 +11,8 @@ use solver::{
     BucketLengths, CellStatus, ProfileRequest, ProfileSet, ProfileSettings, ProfileSlo,
     ProfileTarget, SloStat,
 };
-use workloads::{BucketEdges, ReadOptions, Request, SizeHistogram, TraceReader};
+use experiments::workload::WorkloadSource;
+use workloads::{BucketEdges, Request, SizeHistogram};
 
 use super::CmdResult;
 use super::common::EngineArgs;
@@ -79,98 +80,6 @@ pub struct ProfileCmdArgs {
     /// Print the full profiles (every cell, replicate and status) as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// A workload named on the command line: a preset or a trace file.
-pub enum WorkloadSource {
-    /// A built-in preset.
-    Preset(workloads::presets::Preset),
-    /// A trace file.
-    Trace(PathBuf),
-}
-
-impl WorkloadSource {
-    /// A preset by that name, else an existing file; anything else is an error listing both.
-    pub fn resolve(text: &str) -> Result<Self, String> {
-        if let Ok(preset) = workloads::presets::get(text) {
-            return Ok(Self::Preset(preset));
-        }
-        let path = Path::new(text);
-        if path.is_file() {
-            return Ok(Self::Trace(path.to_path_buf()));
-        }
-        Err(format!(
-            "--workload '{text}': neither a preset ({}) nor a readable file",
-            workloads::presets::NAMES.join(", ")
-        ))
-    }
-
-    /// The requests: a preset at `rate` (default: its own) for `duration_s`, or the whole trace
-    /// with its arrivals rescaled to `rate` when one is given. Returns them, a description, and
-    /// their mean rate.
-    pub fn requests(
-        &self,
-        rate: Option<f64>,
-        duration_s: f64,
-        seed: u64,
-    ) -> Result<(Vec<Request>, String, f64), Box<dyn std::error::Error>> {
-        match self {
-            Self::Preset(preset) => {
-                let rate = rate.unwrap_or(preset.default_rate_rps);
-                let requests: Vec<Request> = preset.stream(rate, duration_s, seed)?.collect();
-                let description = format!(
-                    "preset {} at {rate} req/s for {duration_s} s (seed {seed})",
-                    preset.name
-                );
-                Ok((requests, description, rate))
-            }
-            Self::Trace(path) => {
-                let reader = TraceReader::open(path, &ReadOptions::default())?;
-                let mut requests: Vec<Request> = reader.collect::<Result<_, _>>()?;
-                if requests.len() < 2 {
-                    return Err(format!(
-                        "{}: {} requests; need at least 2 to know the rate",
-                        path.display(),
-                        requests.len()
-                    )
-                    .into());
-                }
-                let span = requests.last().map_or(0.0, |r| r.arrival_s);
-                if span <= 0.0 {
-                    return Err(format!(
-                        "{}: every request arrives at the same time; the rate is undefined",
-                        path.display()
-                    )
-                    .into());
-                }
-                let own_rate = requests.len() as f64 / span;
-                let rate = match rate {
-                    Some(rate) if rate.is_finite() && rate > 0.0 => {
-                        let factor = own_rate / rate;
-                        for request in &mut requests {
-                            request.arrival_s *= factor;
-                        }
-                        rate
-                    }
-                    Some(rate) => {
-                        return Err(format!("--rate {rate}: expected requests per second > 0").into());
-                    }
-                    None => own_rate,
-                };
-                let description = format!(
-                    "trace {} ({} requests, {rate:.3} req/s{})",
-                    path.display(),
-                    requests.len(),
-                    if rate == own_rate {
-                        String::new()
-                    } else {
-                        format!(", rescaled from {own_rate:.3}")
-                    }
-                );
-                Ok((requests, description, rate))
-            }
-        }
-    }
 }
 
 impl ProfileArgs {

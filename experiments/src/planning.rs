@@ -1,0 +1,256 @@
+//! Planning for a workload: the planning problem from capacity profiles and a size histogram,
+//! and the cluster a plan buys.
+
+use gpu_models::{Catalog, InstanceOptions};
+use serde::Serialize;
+use sim::{Cluster, ClusterEntry, SimConfig};
+use solver::{
+    BaselineOutcome, GpuType, MelangeOverrides, Plan, PlanProblem, ProfileSet, SolveOptions,
+    Validation, VerifyOutcome, VerifySettings, WorkloadClass,
+};
+use workloads::{Request, SizeHistogram};
+
+/// Everything planning for a workload found: profiles, the plan, and its verification.
+#[derive(Debug, Serialize)]
+pub struct WorkloadPlan {
+    /// The workload planned for.
+    pub workload: String,
+    /// Its mean rate, req/s.
+    pub rate_rps: f64,
+    /// Requests in the workload stream.
+    pub requests: u64,
+    /// Requests beyond the last bucket edge (not planned for).
+    pub beyond_buckets: u64,
+    /// Buckets holding requests that no instance type can serve under the SLO.
+    pub unservable_buckets: Vec<String>,
+    /// Share of requests in those buckets (not planned for; they will miss).
+    pub unservable_share: f64,
+    /// The capacity profiles.
+    pub profiles: ProfileSet,
+    /// The optimal mix under the profiles.
+    pub plan: Plan,
+    /// With verification: every round of simulation and re-planning.
+    pub verification: Option<VerifyOutcome>,
+    /// Each possible single-type fleet simulated on the workload (when asked).
+    pub baseline_validations: Vec<Validation>,
+}
+
+/// How to plan and what to check.
+#[derive(Debug, Clone, Default)]
+pub struct PlanSettings {
+    /// Slices per bucket.
+    pub slice_factor: u32,
+    /// Extra rate fraction to provision for.
+    pub headroom: f64,
+    /// Most instances per type.
+    pub caps: Vec<(String, u32)>,
+    /// Least instances per type.
+    pub minimums: Vec<(String, u32)>,
+    /// Which program and time limit.
+    pub options: SolveOptions,
+    /// Verify the plan by simulation (plan → simulate → derate) with these settings.
+    pub verify: Option<VerifySettings>,
+    /// Also simulate every possible single-type fleet with these simulator settings.
+    pub simulate_baselines: Option<SimConfig>,
+}
+
+/// Plans the cheapest fleet for `requests` under `profiles`, then verifies it (and the
+/// single-type fleets) by simulation as `settings` ask.
+pub fn plan_workload(
+    profiles: ProfileSet,
+    requests: &[Request],
+    description: String,
+    rate_rps: f64,
+    histogram: &SizeHistogram,
+    settings: &PlanSettings,
+    catalog: &Catalog,
+    instance_options: &InstanceOptions,
+) -> Result<WorkloadPlan, Box<dyn std::error::Error + Send + Sync>> {
+    let (mut problem, unservable, unservable_share) =
+        problem_from_profiles(&profiles, histogram, rate_rps)?;
+    MelangeOverrides {
+        slice_factor: Some(settings.slice_factor),
+        total_request_rate: None,
+        headroom: settings.headroom,
+        caps: settings.caps.clone(),
+        minimums: settings.minimums.clone(),
+    }
+    .apply(&mut problem)?;
+    let plan = solver::solve(&problem, &settings.options)?;
+    let capacity = profiles.capacity_table();
+    let verification = match &settings.verify {
+        Some(verify) => Some(solver::plan_and_verify(
+            &problem,
+            &settings.options,
+            &capacity,
+            &profiles.slo,
+            requests,
+            verify,
+            &|plan| cluster_of(plan, &profiles, catalog, instance_options),
+        )?),
+        None => None,
+    };
+    let mut baseline_validations = Vec::new();
+    if let Some(config) = &settings.simulate_baselines {
+        for baseline in &plan.baselines {
+            let BaselineOutcome::Possible { instances, .. } = baseline.outcome else {
+                continue;
+            };
+            let table = profiles
+                .types
+                .iter()
+                .find(|t| t.instance == baseline.gpu_type)
+                .ok_or_else(|| format!("baseline of an unprofiled type {}", baseline.gpu_type))?;
+            let cluster = Cluster::build(
+                &[ClusterEntry {
+                    gpu: table.gpu.clone(),
+                    count: instances,
+                    tp: table.tp,
+                }],
+                catalog,
+                &profiles.model,
+                instance_options,
+                Some(&profiles.price_book),
+            )?;
+            baseline_validations.push(solver::validate(
+                &cluster,
+                Some(&capacity),
+                config,
+                &profiles.slo,
+                &capacity.edges,
+                requests.iter().cloned(),
+            )?);
+        }
+    }
+    Ok(WorkloadPlan {
+        workload: description,
+        rate_rps,
+        requests: requests.len() as u64,
+        beyond_buckets: histogram.overflow,
+        unservable_buckets: unservable,
+        unservable_share,
+        profiles,
+        plan,
+        verification,
+        baseline_validations,
+    })
+}
+
+/// The planning problem from profiles and a histogram; buckets nobody can serve are left out
+/// (returned, with their share) rather than making the program infeasible.
+pub fn problem_from_profiles(
+    profiles: &ProfileSet,
+    histogram: &SizeHistogram,
+    rate_rps: f64,
+) -> Result<(PlanProblem, Vec<String>, f64), String> {
+    let usable: Vec<_> = profiles
+        .types
+        .iter()
+        .filter(|t| t.unusable.is_none())
+        .collect();
+    if usable.is_empty() {
+        let reasons: Vec<String> = profiles
+            .types
+            .iter()
+            .map(|t| format!("{}: {}", t.instance, t.unusable.as_deref().unwrap_or("")))
+            .collect();
+        return Err(format!(
+            "no instance type can serve {}: {}",
+            profiles.model,
+            reasons.join("; ")
+        ));
+    }
+    let fractions = histogram.fractions();
+    let mut labels = Vec::new();
+    let mut kept_fractions = Vec::new();
+    let mut capacity: Vec<Vec<f64>> = vec![Vec::new(); usable.len()];
+    let mut unservable = Vec::new();
+    let mut unservable_share = 0.0;
+    for (i, row) in fractions.iter().enumerate() {
+        for (j, &fraction) in row.iter().enumerate() {
+            if fraction <= 0.0 {
+                continue;
+            }
+            let label = solver::melange::bucket_label(i, j);
+            if usable.iter().all(|t| t.cells[i][j].capacity_rps <= 0.0) {
+                unservable.push(label);
+                unservable_share += fraction;
+                continue;
+            }
+            labels.push(label);
+            kept_fractions.push(fraction);
+            for (table, profile) in capacity.iter_mut().zip(&usable) {
+                table.push(profile.cells[i][j].capacity_rps);
+            }
+        }
+    }
+    let kept: f64 = kept_fractions.iter().sum();
+    if kept <= 0.0 {
+        return Err(format!(
+            "no request of the workload can be served under {} by {}",
+            profiles.slo_text,
+            usable
+                .iter()
+                .map(|t| t.instance.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    kept_fractions.iter_mut().for_each(|f| *f /= kept);
+    let problem = PlanProblem {
+        gpu_types: usable
+            .iter()
+            .map(|t| GpuType {
+                gpus_per_instance: t.tp,
+                ..GpuType::new(t.instance.clone(), t.usd_per_hour)
+            })
+            .collect(),
+        classes: vec![WorkloadClass {
+            name: "workload".into(),
+            request_rate: rate_rps * kept * (histogram.in_range() as f64 / histogram.total().max(1) as f64),
+            bucket_labels: labels,
+            bucket_fractions: kept_fractions,
+            capacity,
+        }],
+        slice_factor: 8,
+        headroom: 0.0,
+    };
+    Ok((problem, unservable, unservable_share))
+}
+
+/// The cluster a plan buys, for simulation.
+pub fn cluster_of(
+    plan: &Plan,
+    profiles: &ProfileSet,
+    catalog: &Catalog,
+    instance_options: &InstanceOptions,
+) -> Result<Cluster, String> {
+    let entries: Vec<ClusterEntry> = plan
+        .allocations
+        .iter()
+        .filter(|a| a.instances > 0)
+        .map(|a| {
+            let table = profiles
+                .types
+                .iter()
+                .find(|t| t.instance == a.gpu_type)
+                .ok_or_else(|| format!("plan names an unprofiled type {}", a.gpu_type))?;
+            Ok(ClusterEntry {
+                gpu: table.gpu.clone(),
+                count: a.instances,
+                tp: table.tp,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    if entries.is_empty() {
+        return Err("the plan buys no instances (is the rate zero?)".into());
+    }
+    Cluster::build(
+        &entries,
+        catalog,
+        &profiles.model,
+        instance_options,
+        Some(&profiles.price_book),
+    )
+}
+
