@@ -35,6 +35,12 @@ enum Command {
     /// Workload tools: trace statistics, synthetic generation, presets.
     #[command(subcommand)]
     Workload(cmd::workload::WorkloadCmd),
+    /// Run an experiment config (default: the built-in quick start): sweep, tables, figures.
+    Run(Box<cmd::run::RunArgs>),
+    /// Combine the results of sharded runs into one table (and figures).
+    Merge(cmd::run::MergeArgs),
+    /// Redraw every figure a results directory supports.
+    Plot(cmd::run::PlotArgs),
     /// Max req/s per instance type and request-size bucket under an SLO, by simulated load tests.
     Profile(Box<cmd::profile::ProfileCmdArgs>),
     /// Solve the cost-minimising GPU mix (Mélange's integer program); --verify checks it by simulation.
@@ -59,6 +65,9 @@ fn main() -> ExitCode {
         Command::Simulate(args) => cmd::simulate::run(*args, &catalog),
         Command::Bench(args) => cmd::bench::run(args, &catalog),
         Command::Workload(workload_cmd) => cmd::workload::run(workload_cmd),
+        Command::Run(args) => cmd::run::run(*args, &catalog),
+        Command::Merge(args) => cmd::run::merge(args),
+        Command::Plot(args) => cmd::run::plot(args),
         Command::Profile(args) => cmd::profile::run(*args, &catalog),
         Command::Plan(args) => cmd::plan::run(*args, &catalog),
     };

@@ -232,3 +232,58 @@ impl RecordSink for TableSink {
 pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
     ParquetReader::new(File::open(path)?).finish()
 }
+
+/// The results table of an experiment as a frame, one row per simulated fleet.
+pub fn results_frame(rows: &[&crate::runner::ResultRow]) -> PolarsResult<DataFrame> {
+    fn col<T>(
+        rows: &[&crate::runner::ResultRow],
+        name: &str,
+        get: impl Fn(&crate::runner::ResultRow) -> T,
+    ) -> Column
+    where
+        Series: NamedFrom<Vec<T>, [T]>,
+    {
+        Column::new(name.into(), rows.iter().map(|r| get(r)).collect::<Vec<T>>())
+    }
+    DataFrame::new_infer_height(vec![
+        col(rows, "experiment", |r| r.experiment.clone()),
+        col(rows, "config_hash", |r| r.config_hash.clone()),
+        col(rows, "medley_version", |r| r.medley_version.clone()),
+        col(rows, "point", |r| r.point),
+        col(rows, "seed", |r| r.seed),
+        col(rows, "rate_rps", |r| r.rate_rps),
+        col(rows, "tpot_target", |r| r.tpot_target.clone()),
+        col(rows, "ttft_target", |r| r.ttft_target.clone()),
+        col(rows, "price_book", |r| r.price_book.clone()),
+        col(rows, "price_overrides", |r| r.price_overrides.clone()),
+        col(rows, "router", |r| r.router.clone()),
+        col(rows, "queue", |r| r.queue.clone()),
+        col(rows, "fleet", |r| r.fleet.clone()),
+        col(rows, "fleet_type", |r| r.fleet_type.clone()),
+        col(rows, "allocation", |r| r.allocation.clone()),
+        col(rows, "gpus", |r| r.gpus),
+        col(rows, "planned_usd_per_hour", |r| r.planned_usd_per_hour),
+        col(rows, "usd_per_hour", |r| r.usd_per_hour),
+        col(rows, "slo_met", |r| r.slo_met),
+        col(rows, "attainment", |r| r.attainment),
+        col(rows, "arrived", |r| r.arrived),
+        col(rows, "completed", |r| r.completed),
+        col(rows, "rejected", |r| r.rejected),
+        col(rows, "ttft_p50_s", |r| r.ttft_p50_s),
+        col(rows, "ttft_p90_s", |r| r.ttft_p90_s),
+        col(rows, "ttft_p99_s", |r| r.ttft_p99_s),
+        col(rows, "tpot_p50_s", |r| r.tpot_p50_s),
+        col(rows, "tpot_p90_s", |r| r.tpot_p90_s),
+        col(rows, "norm_latency_mean_s", |r| r.norm_latency_mean_s),
+        col(rows, "busy_fraction", |r| r.busy_fraction),
+        col(rows, "verify_rounds", |r| r.verify_rounds),
+    ])
+}
+
+/// Writes `results.csv` and `results.parquet` in `dir`.
+pub fn write_results(rows: &[&crate::runner::ResultRow], dir: &Path) -> PolarsResult<()> {
+    let mut frame = results_frame(rows)?;
+    CsvWriter::new(File::create(dir.join("results.csv"))?).finish(&mut frame)?;
+    ParquetWriter::new(File::create(dir.join("results.parquet"))?).finish(&mut frame)?;
+    Ok(())
+}

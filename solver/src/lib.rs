@@ -26,7 +26,7 @@ pub use problem::{Formulation, GpuType, PlanProblem, SolveOptions, WorkloadClass
 pub use profile::{
     BucketLengths, CellProfile, CellStatus, LatencySamples, ProfileError, ProfileProgress,
     ProfileRequest, ProfileRunStats, ProfileSet, ProfileSettings, ProfileSlo, ProfileTarget,
-    SloCheck, SloStat, SloVerdict, TypeProfile, profile,
+    SloCheck, SloStat, SloVerdict, TypeProfile, fnv1a, profile,
 };
 pub use verify::{
     GroupValidation, Validation, VerifyOutcome, VerifyRound, VerifySettings, plan_and_verify,

@@ -57,6 +57,20 @@ pub struct Validation {
     pub buckets: Vec<GroupValidation>,
     /// Requests beyond the last bucket edge (counted in the totals, in no bucket row).
     pub beyond_buckets: u64,
+    /// Median time to first token, seconds.
+    pub ttft_p50_s: f64,
+    /// 90th-percentile time to first token, seconds.
+    pub ttft_p90_s: f64,
+    /// 99th-percentile time to first token, seconds.
+    pub ttft_p99_s: f64,
+    /// Median TPOT `(e2e − ttft) / (out − 1)`, seconds.
+    pub tpot_p50_s: f64,
+    /// 90th-percentile TPOT, seconds.
+    pub tpot_p90_s: f64,
+    /// Mean e2e ÷ output tokens (Mélange's "TPOT"), seconds.
+    pub norm_latency_mean_s: f64,
+    /// Mean fraction of time replicas were busy.
+    pub mean_busy_fraction: f64,
 }
 
 impl Validation {
@@ -171,6 +185,14 @@ pub fn validate(
             .map(|((i, j), group)| group.finish(crate::melange::bucket_label(i, j), slo))
             .collect(),
         beyond_buckets: sink.beyond_buckets,
+        ttft_p50_s: summary.latency.ttft_s.p50,
+        ttft_p90_s: summary.latency.ttft_s.p90,
+        ttft_p99_s: summary.latency.ttft_s.p99,
+        tpot_p50_s: summary.latency.tpot_s.p50,
+        tpot_p90_s: summary.latency.tpot_s.p90,
+        norm_latency_mean_s: summary.latency.norm_latency_s.mean,
+        mean_busy_fraction: summary.replicas.iter().map(|r| r.busy_fraction).sum::<f64>()
+            / summary.replicas.len().max(1) as f64,
     })
 }
 

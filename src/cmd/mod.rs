@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod common;
 pub mod plan;
 pub mod profile;
+pub mod run;
 pub mod simulate;
 pub mod table;
 pub mod workload;

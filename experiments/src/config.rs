@@ -1,0 +1,574 @@
+//! Experiment config files (TOML): what to run, and the sweep axes whose cartesian product is
+//! the grid. Everything is checked before any run starts; errors name the file, the key and
+//! what was expected, with the nearest valid key for a misspelt one.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sim::EngineConfig;
+use solver::{ProfileSlo, SloStat};
+
+/// A whole experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Name, used in outputs.
+    pub name: String,
+    /// What the experiment shows.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every draw (the `seeds` axis replaces it).
+    #[serde(default)]
+    pub seed: u64,
+    /// Model served.
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Price book (the `price_books` axis replaces it).
+    #[serde(default)]
+    pub prices: Option<String>,
+    /// The request stream.
+    pub workload: WorkloadConfig,
+    /// The latency SLO (the `tpot` and `ttft` axes replace its targets).
+    #[serde(default)]
+    pub slo: SloConfig,
+    /// Serving-engine settings of every replica.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Memory settings of every instance.
+    #[serde(default)]
+    pub memory: MemoryConfig,
+    /// Capacity profiling (plan experiments).
+    #[serde(default)]
+    pub profile: ProfileConfig,
+    /// Let the solver choose the fleet, then check it by simulation.
+    #[serde(default)]
+    pub plan: Option<PlanConfig>,
+    /// Simulate given clusters instead of planning.
+    #[serde(default)]
+    pub simulate: Option<SimulateConfig>,
+    /// Sweep axes.
+    #[serde(default)]
+    pub sweep: SweepConfig,
+}
+
+fn default_model() -> String {
+    "Llama-2-7B".into()
+}
+
+/// The request stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadConfig {
+    /// A built-in preset, or a trace file (relative paths are relative to the config file).
+    pub source: String,
+    /// Request rate, req/s (the `rates` axis replaces it). Default: the preset's own rate, or
+    /// the trace's.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Length of a preset stream.
+    #[serde(default = "default_duration")]
+    pub duration: String,
+}
+
+fn default_duration() -> String {
+    "10m".into()
+}
+
+/// The SLO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SloConfig {
+    /// TPOT target, e.g. `120ms`.
+    pub tpot: Option<String>,
+    /// Its statistic: `melange` (mean of e2e ÷ output tokens, as the Mélange paper), `mean`,
+    /// `p50`, `p90` or `p99` of (e2e − TTFT) ÷ (output − 1).
+    pub tpot_stat: SloStat,
+    /// TTFT target, e.g. `2s`.
+    pub ttft: Option<String>,
+    /// Its statistic: `mean`, `p50`, `p90` or `p99`.
+    pub ttft_stat: SloStat,
+}
+
+impl Default for SloConfig {
+    fn default() -> Self {
+        Self {
+            tpot: None,
+            tpot_stat: SloStat::Melange,
+            ttft: None,
+            ttft_stat: SloStat::P90,
+        }
+    }
+}
+
+/// Memory settings of every instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Fraction of GPU memory the engine may use.
+    pub mem_util: f64,
+    /// Longest request accepted, tokens (default: the model's context).
+    pub max_model_len: Option<u32>,
+    /// Weight precision: `bf16` or `fp8`.
+    pub dtype: String,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            mem_util: 0.9,
+            max_model_len: None,
+            dtype: "bf16".into(),
+        }
+    }
+}
+
+/// Capacity profiling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfileConfig {
+    /// Instance types (`GPU` or `GPU:tpN`); the `gpu_sets` axis replaces them.
+    pub gpus: Vec<String>,
+    /// Bucket edges: `melange` or `IN,IN,...;OUT,OUT,...`.
+    pub buckets: String,
+    /// `workload` (lengths resampled from the workload) or `representative` (midpoints).
+    pub lengths: String,
+    /// Requests per simulated trial.
+    pub requests_per_trial: usize,
+    /// Independent searches per cell.
+    pub replicates: u32,
+    /// Relative width at which the rate search stops.
+    pub tolerance: f64,
+}
+
+impl Default for ProfileConfig {
+    fn default() -> Self {
+        Self {
+            gpus: ["L4", "A10G", "A100-80GB", "H100-SXM"]
+                .map(String::from)
+                .to_vec(),
+            buckets: "melange".into(),
+            lengths: "workload".into(),
+            requests_per_trial: 600,
+            replicates: 3,
+            tolerance: 0.02,
+        }
+    }
+}
+
+/// Planning and its verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanConfig {
+    /// Slices per bucket (Mélange's slice factor).
+    pub slice_factor: u32,
+    /// Extra rate fraction to provision for.
+    pub headroom: f64,
+    /// Verify the plan by simulation, derating and re-planning until it meets the SLO.
+    pub verify: bool,
+    /// Per-request attainment the verified fleet must reach besides the SLO statistics.
+    pub target: Option<f64>,
+    /// Rounds of derating before giving up.
+    pub max_rounds: u32,
+    /// Router of the simulated fleets.
+    pub router: String,
+    /// Also simulate each single-type fleet the solver sizes.
+    pub simulate_baselines: bool,
+    /// Most instances per type.
+    pub caps: BTreeMap<String, u32>,
+    /// Least instances per type.
+    pub minimums: BTreeMap<String, u32>,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        Self {
+            slice_factor: 8,
+            headroom: 0.0,
+            verify: true,
+            target: None,
+            max_rounds: 6,
+            router: "melange".into(),
+            simulate_baselines: true,
+            caps: BTreeMap::new(),
+            minimums: BTreeMap::new(),
+        }
+    }
+}
+
+/// Simulating given clusters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimulateConfig {
+    /// Cluster spec, e.g. `A10G:2,A100-80GB:1` (the `clusters` axis replaces it).
+    pub cluster: String,
+    /// Router (the `routers` axis replaces it).
+    pub router: String,
+    /// Waiting-queue order (the `queues` axis replaces it).
+    pub queue: String,
+}
+
+impl Default for SimulateConfig {
+    fn default() -> Self {
+        Self {
+            cluster: String::new(),
+            router: "least-outstanding".into(),
+            queue: "fcfs".into(),
+        }
+    }
+}
+
+/// Sweep axes; an empty axis keeps the base value. The grid is their cartesian product.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepConfig {
+    /// Request rates, req/s.
+    pub rates: Vec<f64>,
+    /// TPOT targets, e.g. `["40ms", "120ms"]`.
+    pub tpot: Vec<String>,
+    /// TTFT targets.
+    pub ttft: Vec<String>,
+    /// Sets of instance types to plan over.
+    pub gpu_sets: Vec<Vec<String>>,
+    /// Price books.
+    pub price_books: Vec<String>,
+    /// What-if prices: GPU name → $/GPU-hour values, each replacing the book's price.
+    pub prices: BTreeMap<String, Vec<f64>>,
+    /// Cluster specs (simulate experiments).
+    pub clusters: Vec<String>,
+    /// Routers (simulate experiments).
+    pub routers: Vec<String>,
+    /// Queue orders (simulate experiments).
+    pub queues: Vec<String>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+}
+
+/// A config that could not be read or is invalid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong, naming the key.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Edit distance between two keys (for "did you mean").
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Adds "did you mean `x`?" to serde's unknown-field messages.
+fn suggest(message: &str) -> String {
+    let Some(rest) = message.split("unknown field `").nth(1) else {
+        return message.to_string();
+    };
+    let Some((unknown, rest)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let candidates: Vec<&str> = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|candidate| !candidate.is_empty())
+        .collect();
+    match candidates
+        .iter()
+        .min_by_key(|candidate| edit_distance(unknown, candidate))
+    {
+        Some(best) if edit_distance(unknown, best) <= unknown.len().max(2) / 2 + 1 => {
+            format!("{}\ndid you mean `{best}`?", message.trim_end())
+        }
+        _ => message.to_string(),
+    }
+}
+
+impl ExperimentConfig {
+    /// Parses and checks a config; `path` names it in errors and anchors relative trace paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let error = |message: String| ConfigError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut config: Self = toml::from_str(text).map_err(|err| error(suggest(&err.to_string())))?;
+        // A trace path is relative to the config file, so configs run from any directory.
+        if workloads::presets::get(&config.workload.source).is_err() {
+            let trace = Path::new(&config.workload.source);
+            if trace.is_relative()
+                && let Some(dir) = path.parent()
+            {
+                let anchored = dir.join(trace);
+                if anchored.exists() {
+                    config.workload.source = anchored.display().to_string();
+                }
+            }
+        }
+        config.validate().map_err(error)?;
+        Ok(config)
+    }
+
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
+            path: path.to_path_buf(),
+            message: format!("cannot read: {err}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks values serde cannot: ranges, names, and that the experiment has something to do.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("name: expected a non-empty name".into());
+        }
+        match (&self.plan, &self.simulate) {
+            (None, None) => {
+                return Err(
+                    "nothing to run: add a [plan] table (let the solver choose the fleet) or a [simulate] table (given clusters)"
+                        .into(),
+                );
+            }
+            (Some(_), Some(_)) => {
+                return Err("[plan] and [simulate]: give one of them, not both".into());
+            }
+            _ => {}
+        }
+        crate::workload::WorkloadSource::resolve(&self.workload.source)
+            .map_err(|err| format!("workload.source: {err}"))?;
+        if let Some(rate) = self.workload.rate {
+            check_rate("workload.rate", rate)?;
+        }
+        for rate in &self.sweep.rates {
+            check_rate("sweep.rates", *rate)?;
+        }
+        parse_duration("workload.duration", &self.workload.duration)?;
+        for (key, value) in [("slo.tpot", &self.slo.tpot), ("slo.ttft", &self.slo.ttft)] {
+            if let Some(text) = value {
+                parse_duration(key, text)?;
+            }
+        }
+        for text in &self.sweep.tpot {
+            parse_duration("sweep.tpot", text)?;
+        }
+        for text in &self.sweep.ttft {
+            parse_duration("sweep.ttft", text)?;
+        }
+        if !(self.memory.mem_util > 0.0 && self.memory.mem_util <= 1.0) {
+            return Err(format!(
+                "memory.mem_util = {}: expected a fraction in (0, 1]",
+                self.memory.mem_util
+            ));
+        }
+        if gpu_models::WeightDtype::parse(&self.memory.dtype).is_none() {
+            return Err(format!(
+                "memory.dtype = \"{}\": expected bf16 or fp8",
+                self.memory.dtype
+            ));
+        }
+        if self.engine.max_num_seqs == 0 {
+            return Err("engine.max_num_seqs: expected at least 1".into());
+        }
+        if let Some(plan) = &self.plan {
+            if self.profile.gpus.is_empty() && self.sweep.gpu_sets.is_empty() {
+                return Err("profile.gpus: expected at least one GPU type".into());
+            }
+            if self.sweep.gpu_sets.iter().any(Vec::is_empty) {
+                return Err("sweep.gpu_sets: a GPU set is empty".into());
+            }
+            if plan.slice_factor == 0 {
+                return Err("plan.slice_factor: expected at least 1".into());
+            }
+            if !(plan.headroom >= 0.0 && plan.headroom.is_finite()) {
+                return Err(format!(
+                    "plan.headroom = {}: expected a fraction >= 0",
+                    plan.headroom
+                ));
+            }
+            if let Some(target) = plan.target
+                && !(target > 0.0 && target <= 1.0)
+            {
+                return Err(format!("plan.target = {target}: expected a fraction in (0, 1]"));
+            }
+            check_router("plan.router", &plan.router)?;
+            if self.slo.tpot.is_none() && self.slo.ttft.is_none() && self.sweep.tpot.is_empty() && self.sweep.ttft.is_empty() {
+                return Err("slo: planning needs a target: set slo.tpot (e.g. \"120ms\") or slo.ttft".into());
+            }
+            if !["workload", "representative"].contains(&self.profile.lengths.as_str()) {
+                return Err(format!(
+                    "profile.lengths = \"{}\": expected workload or representative",
+                    self.profile.lengths
+                ));
+            }
+            let settings = solver::ProfileSettings {
+                requests_per_trial: self.profile.requests_per_trial,
+                replicates: self.profile.replicates,
+                tolerance: self.profile.tolerance,
+                ..solver::ProfileSettings::default()
+            };
+            settings.validate().map_err(|err| format!("profile: {err}"))?;
+            parse_edges(&self.profile.buckets).map_err(|err| format!("profile.buckets: {err}"))?;
+        }
+        if let Some(simulate) = &self.simulate {
+            if simulate.cluster.is_empty() && self.sweep.clusters.is_empty() {
+                return Err("simulate.cluster: expected a cluster spec like \"A10G:2,A100-80GB:1\" (or a sweep.clusters list)".into());
+            }
+            for spec in std::iter::once(&simulate.cluster)
+                .filter(|s| !s.is_empty())
+                .chain(&self.sweep.clusters)
+            {
+                sim::parse_spec(spec).map_err(|err| format!("simulate.cluster: {err}"))?;
+            }
+            for router in std::iter::once(&simulate.router).chain(&self.sweep.routers) {
+                check_router("simulate.router", router)?;
+            }
+            for queue in std::iter::once(&simulate.queue).chain(&self.sweep.queues) {
+                if sim::QueueKind::parse(queue).is_none() {
+                    return Err(format!(
+                        "simulate.queue = \"{queue}\": expected one of {}",
+                        sim::QueueKind::ALL.map(sim::QueueKind::name).join(", ")
+                    ));
+                }
+            }
+        }
+        for (gpu, prices) in &self.sweep.prices {
+            if prices.is_empty() {
+                return Err(format!("sweep.prices.{gpu}: expected at least one price"));
+            }
+            for price in prices {
+                if !(price.is_finite() && *price > 0.0) {
+                    return Err(format!(
+                        "sweep.prices.{gpu}: {price} is not a positive $/GPU-hour"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The SLO at a grid point (its TPOT and TTFT targets, base statistics).
+    pub fn slo_for(&self, tpot: Option<&str>, ttft: Option<&str>) -> Result<ProfileSlo, String> {
+        let tpot = tpot
+            .map(|text| parse_duration("slo.tpot", text))
+            .transpose()?;
+        let ttft = ttft
+            .map(|text| parse_duration("slo.ttft", text))
+            .transpose()?;
+        let slo = ProfileSlo {
+            tpot: tpot.map(|seconds| (self.slo.tpot_stat, seconds)),
+            ttft: ttft.map(|seconds| (self.slo.ttft_stat, seconds)),
+        };
+        slo.validate()?;
+        Ok(slo)
+    }
+}
+
+fn check_rate(key: &str, rate: f64) -> Result<(), String> {
+    if rate.is_finite() && rate > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{key}: {rate} is not a positive request rate (req/s)"))
+    }
+}
+
+fn check_router(key: &str, name: &str) -> Result<(), String> {
+    sim::RouterKind::parse(name).map(|_| ()).ok_or_else(|| {
+        format!(
+            "{key} = \"{name}\": expected one of {}",
+            sim::RouterKind::ALL.map(sim::RouterKind::name).join(", ")
+        )
+    })
+}
+
+/// Parses a duration like `120ms` or `10m`, naming the key on failure.
+pub fn parse_duration(key: &str, text: &str) -> Result<f64, String> {
+    sim::parse_duration_s(text)
+        .filter(|seconds| *seconds > 0.0)
+        .ok_or_else(|| format!("{key} = \"{text}\": expected a positive duration like 120ms, 2s or 10m"))
+}
+
+/// Parses bucket edges: `melange` or `IN,IN,...;OUT,OUT,...`.
+pub fn parse_edges(text: &str) -> Result<workloads::BucketEdges, String> {
+    if text == "melange" {
+        return Ok(workloads::BucketEdges::melange());
+    }
+    let bad = || {
+        format!(
+            "'{text}': expected melange or IN,IN,...;OUT,OUT,... in tokens (e.g. 100,1000,4000;100,500)"
+        )
+    };
+    let (input, output) = text.split_once(';').ok_or_else(bad)?;
+    let parse = |part: &str| -> Result<Vec<u32>, String> {
+        part.split(',')
+            .map(|t| t.trim().parse::<u32>().map_err(|_| bad()))
+            .collect()
+    };
+    workloads::BucketEdges::new(parse(input)?, parse(output)?).map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_key_names_the_nearest_valid_one() {
+        let text = "name = \"x\"\n[workload]\nsource = \"arena\"\n[plan]\n[sweep]\nrats = [1.0]\n";
+        let err = ExperimentConfig::parse(text, Path::new("x.toml")).unwrap_err();
+        assert!(err.message.contains("rats"), "{err}");
+        assert!(err.message.contains("did you mean `rates`?"), "{err}");
+    }
+
+    #[test]
+    fn impossible_values_are_caught_before_running() {
+        let base = "name = \"x\"\n[workload]\nsource = \"arena\"\n[slo]\ntpot = \"120ms\"\n[plan]\n";
+        let cases = [
+            ("[sweep]\nrates = [-1.0]\n", "sweep.rates"),
+            ("[sweep]\ngpu_sets = [[]]\n", "sweep.gpu_sets"),
+            ("[sweep]\ntpot = [\"fast\"]\n", "sweep.tpot"),
+            ("[profile]\ngpus = []\n", "profile.gpus"),
+            ("[sweep]\nprices = { H100-SXM = [0.0] }\n", "sweep.prices.H100-SXM"),
+        ];
+        for (extra, key) in cases {
+            let err = ExperimentConfig::parse(&format!("{base}{extra}"), Path::new("x.toml"))
+                .unwrap_err();
+            assert!(err.message.contains(key), "{key}: {err}");
+        }
+        let err = ExperimentConfig::parse(
+            "name = \"x\"\n[workload]\nsource = \"no-such-preset\"\n[plan]\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("workload.source"), "{err}");
+        let err = ExperimentConfig::parse(
+            "name = \"x\"\n[workload]\nsource = \"arena\"\nrate = \"fast\"\n[plan]\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("rate"), "{err}");
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("rates", "rates"), 0);
+        assert_eq!(edit_distance("rats", "rates"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

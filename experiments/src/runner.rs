@@ -1,0 +1,824 @@
+//! The sweep runner: expands a config's grid, runs its points in parallel, stores each finished
+//! point on disk (so a re-run resumes and shards can be merged), and writes the result tables.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use gpu_models::{Catalog, InstanceOptions, WeightDtype};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sim::{Cluster, SimConfig};
+use solver::{
+    BucketLengths, ProfileRequest, ProfileSet, ProfileSettings, ProfileSlo, ProfileTarget,
+    SolveOptions, Validation, VerifySettings, fnv1a,
+};
+use workloads::SizeHistogram;
+
+use crate::config::{ExperimentConfig, parse_duration, parse_edges};
+use crate::planning::{PlanSettings, plan_workload};
+use crate::workload::WorkloadSource;
+
+/// Version written into every result row.
+pub const MEDLEY_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One point of the grid: a value for every axis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridPoint {
+    /// Position in the full grid (stable for a given config).
+    pub index: usize,
+    /// Request rate, req/s (`None`: the workload's own).
+    pub rate: Option<f64>,
+    /// TPOT target.
+    pub tpot: Option<String>,
+    /// TTFT target.
+    pub ttft: Option<String>,
+    /// Instance types to plan over (plan experiments).
+    pub gpus: Vec<String>,
+    /// Price book.
+    pub price_book: Option<String>,
+    /// What-if prices replacing the book's, $/GPU-hour.
+    pub price_overrides: BTreeMap<String, f64>,
+    /// Cluster spec (simulate experiments).
+    pub cluster: Option<String>,
+    /// Router (simulate experiments).
+    pub router: Option<String>,
+    /// Queue order (simulate experiments).
+    pub queue: Option<String>,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl GridPoint {
+    /// The point's what-if prices as `GPU=price` text.
+    pub fn price_text(&self) -> String {
+        self.price_overrides
+            .iter()
+            .map(|(gpu, price)| format!("{gpu}={price}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+fn axis<T: Clone>(values: &[T], base: T) -> Vec<T> {
+    if values.is_empty() {
+        vec![base]
+    } else {
+        values.to_vec()
+    }
+}
+
+/// The cartesian product of the sweep axes, in a fixed order.
+pub fn grid(config: &ExperimentConfig) -> Vec<GridPoint> {
+    let sweep = &config.sweep;
+    let rates = axis(
+        &sweep.rates.iter().copied().map(Some).collect::<Vec<_>>(),
+        config.workload.rate,
+    );
+    let tpots = axis(
+        &sweep.tpot.iter().cloned().map(Some).collect::<Vec<_>>(),
+        config.slo.tpot.clone(),
+    );
+    let ttfts = axis(
+        &sweep.ttft.iter().cloned().map(Some).collect::<Vec<_>>(),
+        config.slo.ttft.clone(),
+    );
+    let gpu_sets = axis(&sweep.gpu_sets, config.profile.gpus.clone());
+    let books = axis(
+        &sweep.price_books.iter().cloned().map(Some).collect::<Vec<_>>(),
+        config.prices.clone(),
+    );
+    // Price axes: the product over every GPU named in sweep.prices.
+    let mut price_points: Vec<BTreeMap<String, f64>> = vec![BTreeMap::new()];
+    for (gpu, prices) in &sweep.prices {
+        price_points = price_points
+            .iter()
+            .flat_map(|base| {
+                prices.iter().map(move |price| {
+                    let mut next = base.clone();
+                    next.insert(gpu.clone(), *price);
+                    next
+                })
+            })
+            .collect();
+    }
+    let simulate = config.simulate.clone().unwrap_or_default();
+    let is_simulate = config.simulate.is_some();
+    let clusters = if is_simulate {
+        axis(
+            &sweep.clusters.iter().cloned().map(Some).collect::<Vec<_>>(),
+            Some(simulate.cluster.clone()).filter(|c| !c.is_empty()),
+        )
+    } else {
+        vec![None]
+    };
+    let routers = if is_simulate {
+        axis(
+            &sweep.routers.iter().cloned().map(Some).collect::<Vec<_>>(),
+            Some(simulate.router.clone()),
+        )
+    } else {
+        vec![None]
+    };
+    let queues = if is_simulate {
+        axis(
+            &sweep.queues.iter().cloned().map(Some).collect::<Vec<_>>(),
+            Some(simulate.queue.clone()),
+        )
+    } else {
+        vec![None]
+    };
+    let seeds = axis(&sweep.seeds, config.seed);
+    let mut points = Vec::new();
+    for tpot in &tpots {
+        for ttft in &ttfts {
+            for gpus in &gpu_sets {
+                for book in &books {
+                    for prices in &price_points {
+                        for cluster in &clusters {
+                            for router in &routers {
+                                for queue in &queues {
+                                    for rate in &rates {
+                                        for seed in &seeds {
+                                            points.push(GridPoint {
+                                                index: points.len(),
+                                                rate: *rate,
+                                                tpot: tpot.clone(),
+                                                ttft: ttft.clone(),
+                                                gpus: if is_simulate { Vec::new() } else { gpus.clone() },
+                                                price_book: book.clone(),
+                                                price_overrides: prices.clone(),
+                                                cluster: cluster.clone(),
+                                                router: router.clone(),
+                                                queue: queue.clone(),
+                                                seed: *seed,
+                                            });
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    points
+}
+
+/// One fleet simulated at one grid point: a row of the results table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// Experiment name.
+    pub experiment: String,
+    /// Hash of the resolved config (the stored `config.toml` reproduces it).
+    pub config_hash: String,
+    /// medley version that produced the row.
+    pub medley_version: String,
+    /// Grid point index.
+    pub point: u64,
+    /// Seed of the point.
+    pub seed: u64,
+    /// Request rate, req/s.
+    pub rate_rps: f64,
+    /// TPOT target (text, empty for none).
+    pub tpot_target: String,
+    /// TTFT target (text, empty for none).
+    pub ttft_target: String,
+    /// Price book.
+    pub price_book: String,
+    /// What-if prices (`GPU=price`, empty for none).
+    pub price_overrides: String,
+    /// Router of the simulated fleet.
+    pub router: String,
+    /// Queue order.
+    pub queue: String,
+    /// Which fleet: `mixed` (the solver's, verified), `single` (one type), or `given`.
+    pub fleet: String,
+    /// The fleet's GPU type for single-type fleets, else empty.
+    pub fleet_type: String,
+    /// The fleet as a cluster spec.
+    pub allocation: String,
+    /// GPUs in the fleet.
+    pub gpus: u64,
+    /// The solver's cost for the fleet before simulation, $/h (plan experiments).
+    pub planned_usd_per_hour: Option<f64>,
+    /// Cost of the simulated fleet, $/h.
+    pub usd_per_hour: f64,
+    /// Whether the fleet met the SLO statistics in simulation.
+    pub slo_met: bool,
+    /// Fraction of requests meeting every per-request target.
+    pub attainment: f64,
+    /// Requests in the stream.
+    pub arrived: u64,
+    /// Requests completed.
+    pub completed: u64,
+    /// Requests rejected (too long for every replica).
+    pub rejected: u64,
+    /// Median TTFT, s.
+    pub ttft_p50_s: f64,
+    /// p90 TTFT, s.
+    pub ttft_p90_s: f64,
+    /// p99 TTFT, s.
+    pub ttft_p99_s: f64,
+    /// Median TPOT, s.
+    pub tpot_p50_s: f64,
+    /// p90 TPOT, s.
+    pub tpot_p90_s: f64,
+    /// Mean e2e ÷ output tokens, s.
+    pub norm_latency_mean_s: f64,
+    /// Mean replica busy fraction.
+    pub busy_fraction: f64,
+    /// Verification rounds (mixed fleets).
+    pub verify_rounds: Option<u32>,
+}
+
+/// A finished grid point as stored on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointResult {
+    /// Key of the point (config hash and point), for resuming and merging.
+    pub key: String,
+    /// The point.
+    pub point: GridPoint,
+    /// Its rows.
+    pub rows: Vec<ResultRow>,
+    /// Notes (why a fleet is missing, what the verification gave up on).
+    pub notes: Vec<String>,
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Results directory.
+    pub out: PathBuf,
+    /// Run only points with `index % count == shard` (`(shard, count)`).
+    pub shard: Option<(usize, usize)>,
+    /// Profile cache directory (`None`: no cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Run only the first N points (smoke tests and CI).
+    pub limit: Option<usize>,
+}
+
+/// Progress events of a run.
+#[derive(Debug, Clone)]
+pub enum RunProgress {
+    /// Profiling for one SLO: cells done of all.
+    Profiling {
+        /// Which SLO.
+        slo: String,
+        /// Cells done.
+        done: usize,
+        /// Cells in all.
+        total: usize,
+    },
+    /// Grid points done of those to run in this invocation.
+    Points {
+        /// Points finished.
+        done: usize,
+        /// Points to run.
+        total: usize,
+    },
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Points in the whole grid.
+    pub grid_points: usize,
+    /// Points in this shard (or limit).
+    pub selected: usize,
+    /// Points skipped because they were already done.
+    pub resumed: usize,
+    /// Points run now.
+    pub ran: usize,
+    /// Rows in the results tables (all points found on disk).
+    pub rows: usize,
+}
+
+/// Hash of the resolved config, as 16 hex digits.
+pub fn config_hash(config: &ExperimentConfig) -> String {
+    let text = serde_json::to_string(config).expect("configs serialize");
+    format!("{:016x}", fnv1a(text.as_bytes()))
+}
+
+fn point_key(hash: &str, point: &GridPoint) -> String {
+    let text = serde_json::to_string(point).expect("points serialize");
+    format!("{hash}-{:016x}", fnv1a(text.as_bytes()))
+}
+
+fn points_dir(out: &Path) -> PathBuf {
+    out.join("points")
+}
+
+/// The catalog with a point's what-if prices applied to its price book.
+fn catalog_for(catalog: &Catalog, point: &GridPoint) -> Result<Catalog, String> {
+    if point.price_overrides.is_empty() {
+        return Ok(catalog.clone());
+    }
+    let book = catalog
+        .price_book(point.price_book.as_deref())
+        .map_err(|err| err.to_string())?
+        .name
+        .clone();
+    let mut text = String::new();
+    for (gpu, price) in &point.price_overrides {
+        let gpu = catalog.gpu(gpu).map_err(|err| err.to_string())?.name.clone();
+        text.push_str(&format!(
+            "[price_books.\"{book}\".prices.\"{gpu}\"]\nusd_per_hour = {price}\nsource = \"what-if sweep\"\n"
+        ));
+    }
+    let mut catalog = catalog.clone();
+    catalog.apply_toml(&text)?;
+    Ok(catalog)
+}
+
+fn instance_options(config: &ExperimentConfig) -> InstanceOptions {
+    InstanceOptions {
+        mem_utilization: config.memory.mem_util,
+        max_model_len: config.memory.max_model_len,
+        dtype: WeightDtype::parse(&config.memory.dtype).unwrap_or(WeightDtype::Bf16),
+        ..InstanceOptions::default()
+    }
+}
+
+fn targets(gpus: &[String]) -> Result<Vec<ProfileTarget>, String> {
+    gpus.iter()
+        .map(|entry| match entry.split_once(':') {
+            None => Ok(ProfileTarget {
+                gpu: entry.clone(),
+                tp: 1,
+            }),
+            Some((gpu, tp)) => tp
+                .strip_prefix("tp")
+                .and_then(|t| t.parse().ok())
+                .filter(|t: &u32| *t > 0)
+                .map(|tp| ProfileTarget {
+                    gpu: gpu.to_string(),
+                    tp,
+                })
+                .ok_or_else(|| format!("GPU entry '{entry}': expected GPU or GPU:tpN")),
+        })
+        .collect()
+}
+
+/// Runs (or resumes) an experiment, then writes the result tables from every finished point.
+pub fn run(
+    config: &ExperimentConfig,
+    catalog: &Catalog,
+    options: &RunOptions,
+    progress: &(dyn Fn(RunProgress) + Sync),
+) -> Result<RunReport, String> {
+    let hash = config_hash(config);
+    let all = grid(config);
+    let selected: Vec<GridPoint> = all
+        .iter()
+        .filter(|p| options.shard.is_none_or(|(shard, count)| p.index % count == shard))
+        .take(options.limit.unwrap_or(usize::MAX))
+        .cloned()
+        .collect();
+    let dir = points_dir(&options.out);
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| format!("{}: cannot create: {err}", dir.display()))?;
+    let config_text = toml::to_string(config).map_err(|err| err.to_string())?;
+    let stored = options.out.join("config.toml");
+    std::fs::write(&stored, format!("# resolved config, hash {hash}\n{config_text}"))
+        .map_err(|err| format!("{}: cannot write: {err}", stored.display()))?;
+    let todo: Vec<GridPoint> = selected
+        .iter()
+        .filter(|p| read_point(&dir, &point_key(&hash, p)).is_none())
+        .cloned()
+        .collect();
+    let resumed = selected.len() - todo.len();
+    // Profiles depend on the SLO, the instance types and the seed, not on rate or price: run
+    // each once (in parallel inside), before the points that share it.
+    let mut profiles: BTreeMap<String, ProfileSet> = BTreeMap::new();
+    if config.plan.is_some() {
+        let mut groups: BTreeMap<String, (ProfileSlo, Vec<String>, u64)> = BTreeMap::new();
+        for point in &todo {
+            let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
+            let entry = groups
+                .entry(profile_key(&slo, point.seed))
+                .or_insert_with(|| (slo, Vec::new(), point.seed));
+            for gpu in &point.gpus {
+                if !entry.1.contains(gpu) {
+                    entry.1.push(gpu.clone());
+                }
+            }
+        }
+        for (key, (slo, gpus, seed)) in groups {
+            let set = profile_group(config, catalog, &slo, &gpus, seed, options, progress)?;
+            profiles.insert(key, set);
+        }
+    }
+    let done = Mutex::new(0usize);
+    progress(RunProgress::Points {
+        done: 0,
+        total: todo.len(),
+    });
+    todo.par_iter()
+        .map(|point| {
+            let result = run_point(config, catalog, &hash, point, &profiles)
+                .map_err(|err| format!("grid point {}: {err}", point.index))?;
+            write_point(&dir, &result)?;
+            let mut done = done.lock().expect("no panics while counting");
+            *done += 1;
+            progress(RunProgress::Points {
+                done: *done,
+                total: todo.len(),
+            });
+            Ok(())
+        })
+        .collect::<Result<Vec<()>, String>>()?;
+    let rows = write_tables(&[options.out.clone()], &options.out)?;
+    Ok(RunReport {
+        grid_points: all.len(),
+        selected: selected.len(),
+        resumed,
+        ran: todo.len(),
+        rows,
+    })
+}
+
+fn profile_key(slo: &ProfileSlo, seed: u64) -> String {
+    format!("{slo:?}/{seed}")
+}
+
+/// The workload's requests at a point: (requests, description, rate).
+fn point_requests(
+    config: &ExperimentConfig,
+    point: &GridPoint,
+) -> Result<(Vec<workloads::Request>, String, f64), String> {
+    let source = WorkloadSource::resolve(&config.workload.source)?;
+    let duration = parse_duration("workload.duration", &config.workload.duration)?;
+    source
+        .requests(point.rate, duration, point.seed)
+        .map_err(|err| err.to_string())
+}
+
+fn profile_group(
+    config: &ExperimentConfig,
+    catalog: &Catalog,
+    slo: &ProfileSlo,
+    gpus: &[String],
+    seed: u64,
+    options: &RunOptions,
+    progress: &(dyn Fn(RunProgress) + Sync),
+) -> Result<ProfileSet, String> {
+    // Lengths from a long stream at the workload's base rate: every bucket gets a deep pool.
+    let source = WorkloadSource::resolve(&config.workload.source)?;
+    let (requests, _, _) = source
+        .requests(config.workload.rate, 3600.0, seed)
+        .map_err(|err| err.to_string())?;
+    let edges = parse_edges(&config.profile.buckets)?;
+    let lengths = if config.profile.lengths == "representative" {
+        BucketLengths::Representative
+    } else {
+        BucketLengths::Sampled(
+            requests
+                .iter()
+                .map(|r| (r.input_tokens, r.output_tokens))
+                .collect(),
+        )
+    };
+    let needed: Vec<Vec<bool>> = SizeHistogram::from_requests(edges.clone(), &requests)
+        .counts
+        .iter()
+        .map(|row| row.iter().map(|count| *count > 0).collect())
+        .collect();
+    let settings = ProfileSettings {
+        requests_per_trial: config.profile.requests_per_trial,
+        replicates: config.profile.replicates,
+        tolerance: config.profile.tolerance,
+        seed,
+        ..ProfileSettings::default()
+    };
+    let targets = targets(gpus)?;
+    let options_memory = instance_options(config);
+    let request = ProfileRequest {
+        catalog,
+        model: &config.model,
+        instance_options: &options_memory,
+        engine: &config.engine,
+        price_book: config.prices.as_deref(),
+        targets: &targets,
+        edges: &edges,
+        lengths: &lengths,
+        needed: Some(&needed),
+        slo: *slo,
+        settings: &settings,
+        cache_dir: options.cache_dir.as_deref(),
+    };
+    let text = slo.to_string();
+    let (set, _) = solver::profile(&request, &|p| {
+        progress(RunProgress::Profiling {
+            slo: text.clone(),
+            done: p.done,
+            total: p.total,
+        });
+    })
+    .map_err(|err| err.to_string())?;
+    Ok(set)
+}
+
+/// The profile set restricted to a point's instance types and repriced under its catalog.
+fn profiles_for_point(
+    set: &ProfileSet,
+    point: &GridPoint,
+    catalog: &Catalog,
+) -> Result<ProfileSet, String> {
+    let book = catalog
+        .price_book(point.price_book.as_deref())
+        .map_err(|err| err.to_string())?;
+    let wanted = targets(&point.gpus)?;
+    let mut subset = set.clone();
+    subset.price_book = book.name.clone();
+    subset.types.retain(|t| {
+        wanted.iter().any(|w| {
+            w.tp == t.tp && catalog.gpu(&w.gpu).is_ok_and(|gpu| gpu.name == t.gpu)
+        })
+    });
+    for table in &mut subset.types {
+        let per_gpu = book.usd_per_gpu_hour(&table.gpu).ok_or_else(|| {
+            format!("price book '{}' has no price for {}", book.name, table.gpu)
+        })?;
+        table.usd_per_hour = per_gpu * f64::from(table.tp);
+    }
+    Ok(subset)
+}
+
+fn row_from(
+    config: &ExperimentConfig,
+    hash: &str,
+    point: &GridPoint,
+    rate_rps: f64,
+    fleet: (&str, &str),
+    validation: &Validation,
+    planned: Option<f64>,
+    rounds: Option<u32>,
+    catalog: &Catalog,
+) -> ResultRow {
+    let gpus = sim::parse_spec(&validation.allocation)
+        .map(|entries| entries.iter().map(|e| u64::from(e.count * e.tp)).sum())
+        .unwrap_or(0);
+    let book = catalog
+        .price_book(point.price_book.as_deref())
+        .map(|b| b.name.clone())
+        .unwrap_or_default();
+    ResultRow {
+        experiment: config.name.clone(),
+        config_hash: hash.to_string(),
+        medley_version: MEDLEY_VERSION.to_string(),
+        point: point.index as u64,
+        seed: point.seed,
+        rate_rps,
+        tpot_target: point.tpot.clone().unwrap_or_default(),
+        ttft_target: point.ttft.clone().unwrap_or_default(),
+        price_book: book,
+        price_overrides: point.price_text(),
+        router: point
+            .router
+            .clone()
+            .or_else(|| config.plan.as_ref().map(|p| p.router.clone()))
+            .unwrap_or_default(),
+        queue: point.queue.clone().unwrap_or_else(|| "fcfs".into()),
+        fleet: fleet.0.to_string(),
+        fleet_type: fleet.1.to_string(),
+        allocation: validation.allocation.clone(),
+        gpus,
+        planned_usd_per_hour: planned,
+        usd_per_hour: validation.usd_per_hour,
+        slo_met: validation.passes(config.plan.as_ref().and_then(|p| p.target)),
+        attainment: validation.attainment,
+        arrived: validation.arrived,
+        completed: validation.completed,
+        rejected: validation.rejected,
+        ttft_p50_s: validation.ttft_p50_s,
+        ttft_p90_s: validation.ttft_p90_s,
+        ttft_p99_s: validation.ttft_p99_s,
+        tpot_p50_s: validation.tpot_p50_s,
+        tpot_p90_s: validation.tpot_p90_s,
+        norm_latency_mean_s: validation.norm_latency_mean_s,
+        busy_fraction: validation.mean_busy_fraction,
+        verify_rounds: rounds,
+    }
+}
+
+fn run_point(
+    config: &ExperimentConfig,
+    base_catalog: &Catalog,
+    hash: &str,
+    point: &GridPoint,
+    profiles: &BTreeMap<String, ProfileSet>,
+) -> Result<PointResult, String> {
+    let catalog = catalog_for(base_catalog, point)?;
+    let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
+    let (requests, description, rate_rps) = point_requests(config, point)?;
+    let memory = instance_options(config);
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    if let Some(plan_config) = &config.plan {
+        let set = profiles
+            .get(&profile_key(&slo, point.seed))
+            .ok_or("profiles missing for this point's SLO")?;
+        let set = profiles_for_point(set, point, &catalog)?;
+        let sim_config = SimConfig {
+            engine: config.engine.clone(),
+            router: sim::RouterKind::parse(&plan_config.router).ok_or("bad router")?,
+            seed: point.seed,
+            ..SimConfig::default()
+        };
+        let edges = parse_edges(&config.profile.buckets)?;
+        let histogram = SizeHistogram::from_requests(edges, &requests);
+        let settings = PlanSettings {
+            slice_factor: plan_config.slice_factor,
+            headroom: plan_config.headroom,
+            caps: plan_config.caps.clone().into_iter().collect(),
+            minimums: plan_config.minimums.clone().into_iter().collect(),
+            options: SolveOptions::default(),
+            verify: Some(VerifySettings {
+                target_attainment: plan_config.target,
+                max_rounds: if plan_config.verify {
+                    plan_config.max_rounds
+                } else {
+                    1
+                },
+                sim: sim_config.clone(),
+                ..VerifySettings::default()
+            }),
+            simulate_baselines: plan_config.simulate_baselines.then(|| sim_config.clone()),
+        };
+        let report = plan_workload(
+            set,
+            &requests,
+            description,
+            rate_rps,
+            &histogram,
+            &settings,
+            &catalog,
+            &memory,
+        )
+        .map_err(|err| err.to_string())?;
+        if !report.unservable_buckets.is_empty() {
+            notes.push(format!(
+                "{:.2}% of requests are in buckets no type can serve under the SLO: {}",
+                report.unservable_share * 100.0,
+                report.unservable_buckets.join(", ")
+            ));
+        }
+        let verification = report
+            .verification
+            .as_ref()
+            .expect("verification always runs in experiments");
+        if let Some(reason) = &verification.gave_up {
+            notes.push(format!("mixed fleet: {reason}"));
+        }
+        // The mixed fleet's row is its last round: the verified fleet, or the last tried.
+        let last = verification.rounds.last().expect("at least one round");
+        rows.push(row_from(
+            config,
+            hash,
+            point,
+            rate_rps,
+            ("mixed", ""),
+            &last.validation,
+            Some(verification.planned_usd_per_hour),
+            Some(last.round),
+            &catalog,
+        ));
+        for validation in &report.baseline_validations {
+            let gpu_type = report
+                .plan
+                .baselines
+                .iter()
+                .find(|b| validation.allocation.starts_with(&format!("{}:", b.gpu_type)))
+                .map(|b| b.gpu_type.clone())
+                .unwrap_or_default();
+            let planned = report.plan.baselines.iter().find_map(|b| match &b.outcome {
+                solver::BaselineOutcome::Possible { hourly_cost, .. } if b.gpu_type == gpu_type => {
+                    Some(*hourly_cost)
+                }
+                _ => None,
+            });
+            rows.push(row_from(
+                config,
+                hash,
+                point,
+                rate_rps,
+                ("single", &gpu_type),
+                validation,
+                planned,
+                None,
+                &catalog,
+            ));
+        }
+        for baseline in &report.plan.baselines {
+            if let solver::BaselineOutcome::NotPossible { reason } = &baseline.outcome {
+                notes.push(format!("{} alone: {reason}", baseline.gpu_type));
+            }
+        }
+    } else {
+        let spec = point.cluster.as_deref().ok_or("no cluster at this point")?;
+        let entries = sim::parse_spec(spec)?;
+        let cluster = Cluster::build(&entries, &catalog, &config.model, &memory, point.price_book.as_deref())?;
+        let router_name = point.router.as_deref().unwrap_or("least-outstanding");
+        let sim_config = SimConfig {
+            engine: config.engine.clone(),
+            router: sim::RouterKind::parse(router_name).ok_or("bad router")?,
+            queue: sim::QueueKind::parse(point.queue.as_deref().unwrap_or("fcfs")).ok_or("bad queue")?,
+            seed: point.seed,
+            ..SimConfig::default()
+        };
+        let edges = parse_edges(&config.profile.buckets)?;
+        let validation = solver::validate(&cluster, None, &sim_config, &slo, &edges, requests)?;
+        rows.push(row_from(
+            config,
+            hash,
+            point,
+            rate_rps,
+            ("given", ""),
+            &validation,
+            None,
+            None,
+            &catalog,
+        ));
+    }
+    Ok(PointResult {
+        key: point_key(hash, point),
+        point: point.clone(),
+        rows,
+        notes,
+    })
+}
+
+fn read_point(dir: &Path, key: &str) -> Option<PointResult> {
+    let text = std::fs::read_to_string(dir.join(format!("{key}.json"))).ok()?;
+    let result: PointResult = serde_json::from_str(&text).ok()?;
+    (result.key == key).then_some(result)
+}
+
+fn write_point(dir: &Path, result: &PointResult) -> Result<(), String> {
+    let path = dir.join(format!("{}.json", result.key));
+    let partial = path.with_extension("json.part");
+    let text = serde_json::to_string_pretty(result).map_err(|err| err.to_string())?;
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, &path))
+        .map_err(|err| format!("{}: cannot write: {err}", path.display()))
+}
+
+/// Every finished point under these result directories (deduplicated by key, ordered by point).
+pub fn read_points(dirs: &[PathBuf]) -> Result<Vec<PointResult>, String> {
+    let mut by_key: BTreeMap<String, PointResult> = BTreeMap::new();
+    for dir in dirs {
+        let points = points_dir(dir);
+        let entries = std::fs::read_dir(&points)
+            .map_err(|err| format!("{}: cannot read: {err}", points.display()))?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|err| format!("{}: cannot read: {err}", path.display()))?;
+            let result: PointResult = serde_json::from_str(&text)
+                .map_err(|err| format!("{}: not a medley point result: {err}", path.display()))?;
+            by_key.insert(result.key.clone(), result);
+        }
+    }
+    let mut points: Vec<PointResult> = by_key.into_values().collect();
+    points.sort_by(|a, b| {
+        (a.rows.first().map(|r| &r.config_hash), a.point.index)
+            .cmp(&(b.rows.first().map(|r| &r.config_hash), b.point.index))
+    });
+    Ok(points)
+}
+
+/// Writes `results.csv`, `results.parquet` and `notes.txt` in `out` from every point under
+/// `dirs`; returns the number of rows.
+pub fn write_tables(dirs: &[PathBuf], out: &Path) -> Result<usize, String> {
+    let points = read_points(dirs)?;
+    let rows: Vec<&ResultRow> = points.iter().flat_map(|p| &p.rows).collect();
+    std::fs::create_dir_all(out).map_err(|err| format!("{}: {err}", out.display()))?;
+    crate::tables::write_results(&rows, out).map_err(|err| err.to_string())?;
+    let mut notes = String::new();
+    for point in &points {
+        for note in &point.notes {
+            notes.push_str(&format!("point {}: {note}\n", point.point.index));
+        }
+    }
+    let path = out.join("notes.txt");
+    std::fs::write(&path, notes).map_err(|err| format!("{}: {err}", path.display()))?;
+    Ok(rows.len())
+}
+
+/// Parses `i/n` for `--shard`.
+pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--shard '{text}': expected I/N with 0 <= I < N, e.g. 0/4");
+    let (shard, count) = text.split_once('/').ok_or_else(bad)?;
+    let shard: usize = shard.parse().map_err(|_| bad())?;
+    let count: usize = count.parse().map_err(|_| bad())?;
+    if count == 0 || shard >= count {
+        return Err(bad());
+    }
+    Ok((shard, count))
+}
