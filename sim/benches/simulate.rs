@@ -44,3 +44,27 @@ fn arena_mixed_cluster(bencher: divan::Bencher, requests: usize) {
             simulate(&cluster, &config, None, stream, &mut NullSink, None).expect("simulates")
         });
 }
+
+/// The same stream under the heap-ordered queues and predictors: the policy overhead.
+#[divan::bench(args = ["fcfs", "sjf", "srpt", "mlfq", "edf"])]
+fn arena_queue_policies(bencher: divan::Bencher, queue: &str) {
+    let cluster = mixed_cluster();
+    let requests = 20_000;
+    let stream = arena_stream(requests, 12.0);
+    let config = SimConfig {
+        queue: sim::QueueKind::parse(queue).expect("a queue policy"),
+        predictor: sim::PredictorKind::Noisy { sigma: 0.5 },
+        router: sim::RouterKind::KvAware,
+        slo: sim::SloTargets {
+            ttft_s: Some(2.0),
+            ..sim::SloTargets::default()
+        },
+        ..SimConfig::default()
+    };
+    bencher
+        .counter(divan::counter::ItemsCount::new(requests))
+        .with_inputs(|| stream.clone())
+        .bench_local_values(|stream| {
+            simulate(&cluster, &config, None, stream, &mut NullSink, None).expect("simulates")
+        });
+}

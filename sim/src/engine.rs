@@ -9,11 +9,13 @@ use workloads::{BucketEdges, Request};
 
 use crate::cluster::Cluster;
 use crate::config::{EngineConfig, SloTargets};
+use crate::energy::{self, PowerConfig};
 use crate::events::{EventKind, EventQueue};
 use crate::metrics::{MetricsAccumulator, Summary};
-use crate::queue::QueueKind;
+use crate::predict::{self, PredictorKind};
+use crate::queue::{DeadlineTable, QueueContext, QueueKind, QueueParams};
 use crate::replica::{Finished, Replica, ReplicaStatus, Seq};
-use crate::router::{self, CapacityTable, RouterKind};
+use crate::router::{self, AssignmentTable, CapacityTable, RouteRequest, RouterKind};
 use crate::sink::{RecordSink, RequestRecord, RequestStatus, SampleRecord};
 use crate::time::{Nanos, from_secs, to_secs};
 
@@ -37,6 +39,17 @@ pub struct SimConfig {
     pub sample_interval_s: Option<f64>,
     /// Stop at this simulated time, seconds; requests still in flight are reported as such.
     pub horizon_s: Option<f64>,
+    /// Output-length predictor that queue orders and routers see.
+    pub predictor: PredictorKind,
+    /// Settings of the queue policies.
+    pub queue_params: QueueParams,
+    /// Per SLO class (index = `Request::slo_class`): targets that replace the global ones
+    /// where set; they judge the class's requests and give deadline orders their deadlines.
+    pub slo_classes: Vec<SloTargets>,
+    /// GPU power as fractions of TDP, for energy.
+    pub power: PowerConfig,
+    /// Load per replica type and size bucket, for size-aware and solver-proportional routing.
+    pub assignment: Option<AssignmentTable>,
 }
 
 impl Default for SimConfig {
@@ -50,7 +63,69 @@ impl Default for SimConfig {
             fast_path: true,
             sample_interval_s: None,
             horizon_s: None,
+            predictor: PredictorKind::default(),
+            queue_params: QueueParams::default(),
+            slo_classes: Vec::new(),
+            power: PowerConfig::default(),
+            assignment: None,
         }
+    }
+}
+
+impl SimConfig {
+    /// The targets a request of SLO class `class` is judged by.
+    pub fn slo_for_class(&self, class: u16) -> SloTargets {
+        match self.slo_classes.get(usize::from(class)) {
+            Some(own) => SloTargets {
+                ttft_s: own.ttft_s.or(self.slo.ttft_s),
+                tpot_s: own.tpot_s.or(self.slo.tpot_s),
+                norm_latency_s: own.norm_latency_s.or(self.slo.norm_latency_s),
+            },
+            None => self.slo,
+        }
+    }
+
+    /// Checks the policy settings (predictor, queue, SLO classes, power, assignment).
+    pub fn validate_policies(&self) -> Result<(), String> {
+        self.predictor.validate()?;
+        self.queue_params.validate()?;
+        self.power.validate()?;
+        for (k, class) in std::iter::once(&self.slo)
+            .chain(&self.slo_classes)
+            .enumerate()
+        {
+            for (name, value) in [
+                ("ttft_s", class.ttft_s),
+                ("tpot_s", class.tpot_s),
+                ("norm_latency_s", class.norm_latency_s),
+            ] {
+                if let Some(v) = value
+                    && !(v.is_finite() && v >= 0.0)
+                {
+                    let place = if k == 0 {
+                        "slo".to_string()
+                    } else {
+                        format!("slo_classes[{}]", k - 1)
+                    };
+                    return Err(format!(
+                        "{place}.{name} must be a finite, non-negative number of seconds, found {v}"
+                    ));
+                }
+            }
+        }
+        if self.queue.needs_ttft_target()
+            && !DeadlineTable::from_slo(&self.slo, &self.slo_classes).any()
+        {
+            return Err(format!(
+                "the {} queue orders by TTFT deadlines: set a TTFT target (slo.ttft_s or \
+                 slo_classes[k].ttft_s; --slo-ttft on the command line)",
+                self.queue
+            ));
+        }
+        if let Some(table) = &self.assignment {
+            table.validate()?;
+        }
+        Ok(())
     }
 }
 
@@ -135,27 +210,42 @@ pub fn simulate(
             "engine.max_num_seqs and engine.max_batched_tokens must be positive".into(),
         ));
     }
+    config.validate_policies().map_err(SimError::Config)?;
     let type_names: Vec<String> = cluster.types.iter().map(|t| t.name.clone()).collect();
-    let mut router = router::build(config.router, config.seed, capacity, &type_names)
-        .map_err(SimError::Config)?;
+    let mut router = router::build_with(
+        config.router,
+        config.seed,
+        capacity,
+        config.assignment.as_ref(),
+        &type_names,
+    )
+    .map_err(SimError::Config)?;
+    let deadlines = DeadlineTable::from_slo(&config.slo, &config.slo_classes);
     let mut replicas: Vec<Replica> = cluster
         .replicas
         .iter()
         .enumerate()
         .map(|(i, &t)| {
-            Replica::new(
-                i as u32,
-                t,
-                Arc::clone(&cluster.types[t as usize].instance),
-                &config.engine,
-                config.queue.build(),
-            )
+            let instance = Arc::clone(&cluster.types[t as usize].instance);
+            let queue = config.queue.build_with(&QueueContext {
+                params: config.queue_params.clone(),
+                deadlines: deadlines.clone(),
+                instance: Some(Arc::clone(&instance)),
+            });
+            Replica::new(i as u32, t, instance, &config.engine, queue)
         })
         .collect();
     let edges = capacity
         .map(|c| c.edges.clone())
         .unwrap_or_else(BucketEdges::melange);
-    let mut metrics = MetricsAccumulator::new(config.slo, edges, cluster.types.len());
+    let mut predictor = predict::build(config.predictor, config.seed, &edges);
+    // Targets per SLO class, resolved once; classes beyond the list use the global ones.
+    let class_slo: Vec<SloTargets> = (0..config.slo_classes.len())
+        .map(|k| config.slo_for_class(k as u16))
+        .collect();
+    let slo_of = |class: u16| class_slo.get(usize::from(class)).unwrap_or(&config.slo);
+    let mut metrics = MetricsAccumulator::new(config.slo, edges, cluster.types.len())
+        .with_class_targets(class_slo.iter().any(SloTargets::any));
     let horizon = config.horizon_s.map(from_secs);
     let sample_every = config
         .sample_interval_s
@@ -231,10 +321,12 @@ pub fn simulate(
                     sink.request(&record)?;
                     done += 1;
                 } else {
-                    let target = router.route(&request, &statuses, &eligible);
+                    let predicted = predictor.predict(&request);
+                    let routed = RouteRequest::new(&request, predicted);
+                    let target = router.route(&routed, &statuses, &eligible);
                     debug_assert!(eligible.contains(&target));
                     let replica = &mut replicas[target];
-                    replica.enqueue(Seq::new(request, now));
+                    replica.enqueue(Seq::with_prediction(request, now, predicted));
                     if !replica.is_busy()
                         && let Some(end) = replica.start_iteration(now)
                     {
@@ -259,7 +351,10 @@ pub fn simulate(
                 loop {
                     replica.finish_iteration(at, &mut finished);
                     for f in finished.drain(..) {
-                        let record = completed_record(&f, replica, cluster, metrics.slo());
+                        // The predictor learns a length only once the request has completed.
+                        predictor.observe(f.seq.request.input_tokens, f.seq.generated);
+                        let slo = slo_of(f.seq.request.slo_class);
+                        let record = completed_record(&f, replica, cluster, slo);
                         metrics.record(&record, Some(replica.type_index));
                         sink.request(&record)?;
                         done += 1;
@@ -333,7 +428,15 @@ pub fn simulate(
     }
     sink.finish()?;
     let batching = config.engine.batching.name();
-    Ok(metrics.finish(
+    let energy = energy::report(
+        cluster,
+        &replicas,
+        &config.power,
+        end,
+        metrics.completed_count(),
+        metrics.completed_output_tokens(),
+    );
+    let mut summary = metrics.finish(
         end,
         cluster,
         &replicas,
@@ -341,7 +444,25 @@ pub fn simulate(
         batching,
         events,
         queue_events,
-    ))
+    );
+    for (report, replica) in summary.replicas.iter_mut().zip(&replicas) {
+        let (idle, prefill, decode) = energy::replica_energy_j(replica, &config.power, end);
+        report.energy_j = idle + prefill + decode;
+        report.policy_preemptions = replica.counters.policy_preemptions;
+    }
+    for (t, report) in summary.types.iter_mut().enumerate() {
+        report.energy_j = summary
+            .replicas
+            .iter()
+            .zip(&replicas)
+            .filter(|(_, r)| r.type_index as usize == t)
+            .map(|(rep, _)| rep.energy_j)
+            .sum();
+    }
+    summary.queue = config.queue.name().to_string();
+    summary.predictor = config.predictor.to_string();
+    summary.energy = energy;
+    Ok(summary)
 }
 
 fn rejected_record(request: &Request, reason: &'static str) -> RequestRecord {

@@ -1,14 +1,17 @@
 //! The discrete-event simulator of LLM serving on heterogeneous GPU clusters: an exact
 //! integer-time event core, a vLLM-like replica engine (continuous, chunked or static
 //! batching; paged KV cache; preemption by recompute or swap), routing across replicas of
-//! different GPU types, and metrics (TTFT, TPOT, SLO attainment, utilisation, cost).
+//! different GPU types, scheduling and routing policies fed by output-length predictors, and
+//! metrics (TTFT, TPOT, SLO attainment, utilisation, cost, energy).
 
 pub mod cluster;
 pub mod config;
+pub mod energy;
 pub mod engine;
 pub mod events;
 pub mod hist;
 pub mod metrics;
+pub mod predict;
 pub mod queue;
 pub mod replica;
 pub mod router;
@@ -17,10 +20,12 @@ pub mod time;
 
 pub use cluster::{Cluster, ClusterEntry, ReplicaType, parse_spec};
 pub use config::{BatchingMode, EngineConfig, PreemptionMode, SloTargets, parse_duration_s};
+pub use energy::{EnergyReport, PowerConfig};
 pub use engine::{Progress, SimConfig, SimError, simulate};
 pub use metrics::Summary;
-pub use queue::{QueueKind, QueuePolicy};
-pub use router::{CapacityTable, RouterKind};
+pub use predict::PredictorKind;
+pub use queue::{QueueKind, QueueParams, QueuePolicy};
+pub use router::{AssignmentTable, CapacityTable, RouteRequest, RouterKind};
 pub use sink::{
     CsvSink, NullSink, RecordSink, RequestRecord, RequestStatus, SampleRecord, VecSink,
 };

@@ -7,6 +7,7 @@ use workloads::BucketEdges;
 
 use crate::cluster::Cluster;
 use crate::config::SloTargets;
+use crate::energy::EnergyReport;
 use crate::hist::{LogHistogram, Quantiles};
 use crate::replica::Replica;
 use crate::sink::{RequestRecord, RequestStatus};
@@ -85,6 +86,10 @@ pub struct ReplicaReport {
     pub output_tokens: u64,
     /// Cost over the span, $.
     pub cost_usd: f64,
+    /// Energy of its GPUs over the span, joules.
+    pub energy_j: f64,
+    /// Preemptions a queue policy asked for (SRPT, MLFQ), included in `preemptions`.
+    pub policy_preemptions: u64,
 }
 
 /// Use and SLO per instance type.
@@ -108,6 +113,8 @@ pub struct TypeReport {
     pub preemptions: u64,
     /// $/hour of all its replicas.
     pub usd_per_hour: f64,
+    /// Energy of all its replicas over the span, joules.
+    pub energy_j: f64,
 }
 
 /// SLO per request-size bucket.
@@ -145,6 +152,10 @@ pub struct Summary {
     pub cluster: String,
     /// Router.
     pub router: String,
+    /// Waiting-queue order.
+    pub queue: String,
+    /// Output-length predictor the policies saw.
+    pub predictor: String,
     /// Batching mode.
     pub batching: String,
     /// Simulated span: last event time (or the horizon), seconds.
@@ -167,6 +178,8 @@ pub struct Summary {
     pub buckets: Vec<BucketReport>,
     /// Cost.
     pub cost: CostReport,
+    /// Energy, beside cost.
+    pub energy: EnergyReport,
     /// Events processed (including iterations finished on the fast path).
     pub events: u64,
     /// Events that went through the event queue (the rest took the decode fast path).
@@ -178,6 +191,8 @@ pub struct Summary {
 /// Running accumulation of request outcomes.
 pub struct MetricsAccumulator {
     slo: SloTargets,
+    /// Whether to report SLO attainment: some target is set, globally or per class.
+    report_slo: bool,
     edges: BucketEdges,
     counts: Counts,
     ttft: LogHistogram,
@@ -197,6 +212,7 @@ impl MetricsAccumulator {
     pub fn new(slo: SloTargets, edges: BucketEdges, types: usize) -> Self {
         Self {
             slo,
+            report_slo: slo.any(),
             edges,
             counts: Counts::default(),
             ttft: LogHistogram::default(),
@@ -210,6 +226,22 @@ impl MetricsAccumulator {
             per_type: vec![(0, 0); types],
             per_bucket: BTreeMap::new(),
         }
+    }
+
+    /// Also reports SLO attainment when some SLO class has targets of its own.
+    pub fn with_class_targets(mut self, any_class_target: bool) -> Self {
+        self.report_slo |= any_class_target;
+        self
+    }
+
+    /// Requests completed so far.
+    pub fn completed_count(&self) -> u64 {
+        self.counts.completed
+    }
+
+    /// Output tokens of the requests completed so far.
+    pub fn completed_output_tokens(&self) -> u64 {
+        self.output_tokens
     }
 
     /// Counts an arrival.
@@ -315,6 +347,8 @@ impl MetricsAccumulator {
                     iterations: c.iterations,
                     output_tokens: c.output_tokens,
                     cost_usd: ty.usd_per_hour * hours,
+                    energy_j: 0.0,
+                    policy_preemptions: 0,
                 }
             })
             .collect();
@@ -345,10 +379,11 @@ impl MetricsAccumulator {
                     },
                     preemptions: mine.iter().map(|r| r.preemptions).sum(),
                     usd_per_hour: ty.usd_per_hour * mine.len() as f64,
+                    energy_j: 0.0,
                 }
             })
             .collect();
-        let slo = self.slo.any().then(|| {
+        let slo = self.report_slo.then(|| {
             let decided = self.counts.completed + self.counts.rejected;
             SloReport {
                 targets: self.slo,
@@ -362,7 +397,7 @@ impl MetricsAccumulator {
                 mean_norm_latency_met: self.slo.norm_latency_s.map(|t| self.norm.mean() <= t),
             }
         });
-        let buckets = if self.slo.any() {
+        let buckets = if self.report_slo {
             self.per_bucket
                 .iter()
                 .map(|(&(i, j), &(requests, met))| BucketReport {
@@ -385,6 +420,8 @@ impl MetricsAccumulator {
         Summary {
             cluster: cluster.describe(),
             router: router.to_string(),
+            queue: String::new(),
+            predictor: String::new(),
             batching: batching.to_string(),
             span_s,
             requests: self.counts.clone(),
@@ -412,6 +449,7 @@ impl MetricsAccumulator {
                     0.0
                 },
             },
+            energy: EnergyReport::default(),
             events,
             queue_events,
             iterations: replicas.iter().map(|r| r.counters.iterations).sum(),

@@ -9,7 +9,7 @@ use gpu_models::{BLOCK_TOKENS, BatchSummary, Instance};
 use workloads::Request;
 
 use crate::config::{BatchingMode, EngineConfig, PreemptionMode};
-use crate::queue::QueuePolicy;
+use crate::queue::{QueuePolicy, StaticBatch};
 use crate::time::Nanos;
 
 /// A request inside a replica, with its progress.
@@ -44,11 +44,21 @@ pub struct Seq {
     pub max_itl_ns: Nanos,
     /// Times it was preempted.
     pub preemptions: u32,
+    /// Output length the predictor gave when it arrived (what policies may see).
+    pub predicted_output: u32,
+    /// Time spent in iterations that scheduled it (MLFQ demotion).
+    service_ns: Nanos,
 }
 
 impl Seq {
-    /// A sequence for a request that arrived at `arrival_ns`.
+    /// A sequence for a request that arrived at `arrival_ns`, predicted exactly (oracle).
     pub fn new(request: Request, arrival_ns: Nanos) -> Self {
+        let predicted = request.output_tokens.max(1);
+        Self::with_prediction(request, arrival_ns, predicted)
+    }
+
+    /// A sequence whose output length was predicted as `predicted_output` on arrival.
+    pub fn with_prediction(request: Request, arrival_ns: Nanos, predicted_output: u32) -> Self {
         let prompt_len = request.input_tokens.max(1);
         Self {
             request,
@@ -65,7 +75,24 @@ impl Seq {
             last_token_ns: 0,
             max_itl_ns: 0,
             preemptions: 0,
+            predicted_output: predicted_output.max(1),
+            service_ns: 0,
         }
+    }
+
+    /// Time spent in iterations that scheduled it.
+    pub fn service_ns(&self) -> Nanos {
+        self.service_ns
+    }
+
+    /// Prompt tokens (plus recomputed output tokens) still to prefill before its next token.
+    pub fn remaining_prefill_tokens(&self) -> u32 {
+        self.remaining_prefill()
+    }
+
+    /// Counts `ns` more of service.
+    pub(crate) fn add_service_ns(&mut self, ns: Nanos) {
+        self.service_ns += ns;
     }
 
     fn output_target(&self) -> u32 {
@@ -158,6 +185,12 @@ pub struct ReplicaCounters {
     pub peak_kv_blocks: u64,
     /// Iterations that ran prefill tokens.
     pub prefill_iterations: u64,
+    /// Nanoseconds in prefill-heavy iterations (more prompt tokens than decode tokens).
+    pub prefill_heavy_ns: u64,
+    /// Nanoseconds in the other (decode-heavy or transfer-only) iterations.
+    pub decode_heavy_ns: u64,
+    /// Preemptions a queue policy asked for (SRPT, MLFQ), included in `preemptions`.
+    pub policy_preemptions: u64,
 }
 
 /// The iteration a replica is running.
@@ -169,6 +202,8 @@ struct Iteration {
     completes_any: bool,
     /// Whether it only decodes (no prefill chunks, no swaps, no preemptions).
     pure_decode: bool,
+    /// Whether prompt tokens outnumber decode tokens (the GPU is compute-bound).
+    prefill_heavy: bool,
 }
 
 /// A serving engine on one instance type.
@@ -331,7 +366,17 @@ impl Replica {
         let used = self.kv_used;
         self.set_kv_used(now.max(self.kv_changed_ns), used);
         if let Some(it) = self.iteration {
-            self.counters.busy_ns += now.saturating_sub(it.start_ns).min(it.end_ns - it.start_ns);
+            let ran = now.saturating_sub(it.start_ns).min(it.end_ns - it.start_ns);
+            self.add_busy(ran, it.prefill_heavy);
+        }
+    }
+
+    fn add_busy(&mut self, ns: Nanos, prefill_heavy: bool) {
+        self.counters.busy_ns += ns;
+        if prefill_heavy {
+            self.counters.prefill_heavy_ns += ns;
+        } else {
+            self.counters.decode_heavy_ns += ns;
         }
     }
 
@@ -426,6 +471,7 @@ impl Replica {
             end_ns,
             completes_any,
             pure_decode: pure_decode && batch.prefill_seqs == 0 && extra_ns == 0,
+            prefill_heavy: batch.prefill_tokens > u64::from(batch.decode_seqs),
         });
         Some(end_ns)
     }
@@ -498,6 +544,62 @@ impl Replica {
         any
     }
 
+    /// Preempts running sequences that the queue policy ranks behind the waiting head while the
+    /// head cannot be admitted (SRPT, MLFQ), each at most the policy's cap of times. Returns
+    /// whether it preempted any.
+    ///
+    /// Only with recompute preemption: a swapped-out sequence blocks new prompts in this
+    /// engine (vLLM v0 order), so swapping a long request out to admit a short one would only
+    /// queue the short one behind the swap-in.
+    fn preempt_for_waiting(&mut self, now: Nanos) -> bool {
+        let cap = self.waiting.max_preemptions();
+        if cap == 0
+            || self.config.preemption != PreemptionMode::Recompute
+            || !self.swapped.is_empty()
+        {
+            return false;
+        }
+        let mut any = false;
+        loop {
+            let Some(head) = self.waiting.peek() else {
+                return any;
+            };
+            let Some(head_rank) = self.waiting.preemption_rank(head) else {
+                return any;
+            };
+            let chunk = match self.config.batching {
+                BatchingMode::Chunked => head.remaining_prefill().min(self.token_budget),
+                _ => head.remaining_prefill(),
+            };
+            let need = u64::from(blocks_for(head.computed + chunk));
+            if (self.running.len() as u32) < self.config.max_num_seqs && self.admissible(need) {
+                return any;
+            }
+            // The least urgent running sequence still under the cap; ties: the latest admitted.
+            // O(batch), like the decode scheduling that follows, and only while the head waits.
+            let mut victim: Option<(usize, f64)> = None;
+            for (i, seq) in self.running.iter().enumerate() {
+                if seq.preemptions >= cap {
+                    continue;
+                }
+                let Some(rank) = self.waiting.preemption_rank(seq) else {
+                    continue;
+                };
+                if rank > head_rank && victim.is_none_or(|(_, worst)| rank >= worst) {
+                    victim = Some((i, rank));
+                }
+            }
+            let Some((index, _)) = victim else {
+                return any;
+            };
+            let seq = self.running.remove(index);
+            self.running.push(seq);
+            self.preempt_last(now);
+            self.counters.policy_preemptions += 1;
+            any = true;
+        }
+    }
+
     fn plan_continuous(
         &mut self,
         now: Nanos,
@@ -505,6 +607,9 @@ impl Replica {
         extra_ns: &mut Nanos,
         pure_decode: &mut bool,
     ) {
+        if self.preempt_for_waiting(now) {
+            *pure_decode = false;
+        }
         // vLLM v0: new prompts first, in an iteration of their own, unless requests are swapped out.
         if self.swapped.is_empty() {
             let mut tokens = 0u32;
@@ -564,6 +669,9 @@ impl Replica {
         extra_ns: &mut Nanos,
         pure_decode: &mut bool,
     ) {
+        if self.preempt_for_waiting(now) {
+            *pure_decode = false;
+        }
         let preempted = self.schedule_decodes(now, batch, extra_ns);
         let mut budget = self.token_budget.saturating_sub(batch.decode_seqs);
         // Continue prompts already in the batch.
@@ -655,17 +763,24 @@ impl Replica {
             // Form a new batch; reserve every request's whole KV up front, so nothing is
             // ever preempted.
             let mut tokens = 0u32;
-            while let Some(head) = self.waiting.peek() {
-                let whole = head.request.input_tokens.max(1) + head.output_target();
-                let need = u64::from(blocks_for(whole));
-                let chunk = head.remaining_prefill();
-                if self.running.len() as u32 >= self.config.max_num_seqs
-                    || tokens + chunk > self.token_budget
-                    || !self.admissible(need)
-                {
+            let mut shape = StaticBatch::default();
+            while (self.running.len() as u32) < self.config.max_num_seqs {
+                let (kv_used, kv_total, watermark) =
+                    (self.kv_used, self.kv_total, self.watermark_blocks);
+                let budget = self.token_budget;
+                let fits = |seq: &Seq| {
+                    let whole = seq.request.input_tokens.max(1) + seq.output_target();
+                    tokens + seq.remaining_prefill() <= budget
+                        && kv_used + u64::from(blocks_for(whole)) + watermark <= kv_total
+                };
+                let Some(mut seq) = self.waiting.pop_for_static_batch(&shape, &fits) else {
                     break;
-                }
-                let mut seq = self.take_waiting().expect("peeked");
+                };
+                self.waiting_tokens -= u64::from(seq.prompt_len);
+                shape.add(seq.predicted_output);
+                let whole = seq.request.input_tokens.max(1) + seq.output_target();
+                let need = u64::from(blocks_for(whole));
+                let chunk = seq.remaining_prefill();
                 let used = self.kv_used + need;
                 self.set_kv_used(now, used);
                 seq.blocks = need as u32;
@@ -691,7 +806,8 @@ impl Replica {
     pub fn finish_iteration(&mut self, now: Nanos, finished: &mut Vec<Finished>) {
         let iteration = self.iteration.take().expect("an iteration is running");
         debug_assert_eq!(iteration.end_ns, now);
-        self.counters.busy_ns += iteration.end_ns - iteration.start_ns;
+        let duration = iteration.end_ns - iteration.start_ns;
+        self.add_busy(duration, iteration.prefill_heavy);
         let static_mode = self.config.batching == BatchingMode::Static;
         let mut freed = 0u64;
         let mut produced = 0u64;
@@ -703,6 +819,7 @@ impl Replica {
                 continue;
             }
             let was_decode = seq.in_decode();
+            seq.add_service_ns(duration);
             seq.computed += seq.scheduled;
             seq.scheduled = 0;
             let mut done = false;

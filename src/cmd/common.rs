@@ -27,7 +27,9 @@ pub struct SourceArgs {
     #[arg(long)]
     pub preset: Option<String>,
     /// Request rate of the preset, requests per second (default: the preset's own rate).
-    #[arg(long)]
+    // Negative numbers reach the rate check (and its clear message) instead of clap's
+    // "unexpected argument '-1'".
+    #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Duration of the preset stream, e.g. `10m`, `600s`, `1h`.
     #[arg(long, default_value = "10m")]
@@ -125,14 +127,15 @@ pub struct EngineArgs {
     /// Preemption when KV runs out: recompute or swap.
     #[arg(long, default_value = "recompute")]
     pub preemption: String,
-    /// Waiting-queue order.
+    /// Waiting-queue order: fcfs, sjf, sjf-total, srpt, edf, least-slack, priority, mlfq,
+    /// slo-odbs.
     #[arg(long, default_value = "fcfs")]
     pub queue: String,
     /// Fraction of GPU memory the engine may use.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub mem_util: f64,
     /// Longest request accepted, tokens (default: the model's context).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_model_len: Option<u32>,
     /// Weight precision: bf16 or fp8.
     #[arg(long, default_value = "bf16")]
@@ -191,8 +194,13 @@ impl EngineArgs {
 
     /// The waiting-queue policy.
     pub fn queue(&self) -> Result<QueueKind, String> {
-        QueueKind::parse(&self.queue)
-            .ok_or_else(|| format!("--queue: expected fcfs, found '{}'", self.queue))
+        QueueKind::parse(&self.queue).ok_or_else(|| {
+            format!(
+                "--queue: expected one of {}, found '{}'",
+                QueueKind::ALL.map(QueueKind::name).join(", "),
+                self.queue
+            )
+        })
     }
 
     /// The memory settings of every instance.

@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use gpu_models::Catalog;
-use sim::{CapacityTable, Cluster, SimConfig, Summary, parse_spec, simulate};
+use sim::{
+    AssignmentTable, CapacityTable, Cluster, PredictorKind, SimConfig, Summary, parse_spec,
+    simulate,
+};
 
 use super::CmdResult;
 use super::common::{EngineArgs, SourceArgs, progress_bar, router_arg};
@@ -20,9 +23,18 @@ pub struct SimulateArgs {
     /// Replicas per GPU type: `A10G:3,A100-80GB:2` (add `:tp4` for 4-GPU replicas).
     #[arg(long)]
     pub cluster: String,
-    /// Router: round-robin, random, least-outstanding, least-tokens, power-of-two, melange.
+    /// Router: round-robin, random, least-outstanding, least-tokens, power-of-two, melange,
+    /// session-sticky, kv-aware, size-aware, solver-proportional.
     #[arg(long, default_value = "least-outstanding")]
     pub router: String,
+    /// Output-length predictor policies see: oracle, noisy[:SIGMA], bucket-average[:PRIOR],
+    /// class[:ACCURACY].
+    #[arg(long, default_value = "oracle")]
+    pub predictor: String,
+    /// Load per GPU type and size bucket for size-aware and solver-proportional routing:
+    /// JSON `{"A10G": [[...]], ...}` (rows: input buckets, columns: output buckets).
+    #[arg(long, value_name = "FILE")]
+    pub assignment: Option<PathBuf>,
     /// Capacity table for the melange router: Mélange `gpu_info` JSON (tputs per GPU type).
     #[arg(long, value_name = "FILE")]
     pub capacity: Option<PathBuf>,
@@ -35,7 +47,7 @@ pub struct SimulateArgs {
     /// Stop at this simulated time (e.g. `1h`); unfinished requests are reported in flight.
     #[arg(long)]
     pub horizon: Option<String>,
-    /// Interval of the per-replica time series (e.g. `1s`).
+    /// Interval of the per-replica time series (e.g. `1s`; `0s` writes no samples).
     #[arg(long, default_value = "1s")]
     pub sample_interval: String,
     /// Write requests.{csv,parquet}, timeseries.{csv,parquet} and summary.json here.
@@ -85,6 +97,30 @@ pub fn read_capacity(path: &Path) -> Result<CapacityTable, String> {
     })
 }
 
+/// Reads an assignment table: JSON `{"TYPE": [[load, ...], ...], ...}`, or the same under a
+/// `loads` key.
+pub fn read_assignment(path: &Path) -> Result<AssignmentTable, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not valid JSON: {e}", path.display()))?;
+    let loads = value.get("loads").unwrap_or(&value).clone();
+    let loads = serde_json::from_value(loads).map_err(|e| {
+        format!(
+            "{}: expected an object of GPU types, each a matrix of loads: {e}",
+            path.display()
+        )
+    })?;
+    let table = AssignmentTable {
+        edges: workloads::BucketEdges::melange(),
+        loads,
+    };
+    table
+        .validate()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(table)
+}
+
 /// Runs `medley simulate`.
 pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
     let options = args.engine.instance_options()?;
@@ -118,6 +154,14 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
         fast_path: !args.no_fast_path,
         sample_interval_s: Some(sample_interval_s),
         horizon_s,
+        predictor: PredictorKind::parse(&args.predictor)
+            .map_err(|e| format!("--predictor: {e}"))?,
+        assignment: args
+            .assignment
+            .as_deref()
+            .map(read_assignment)
+            .transpose()?,
+        ..SimConfig::default()
     };
     let capacity = args.capacity.as_deref().map(read_capacity).transpose()?;
     let mut stream = args.source.open(args.seed)?;
@@ -185,8 +229,8 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
 pub fn print_summary(s: &Summary) {
     let c = &s.requests;
     println!(
-        "router: {}   batching: {}   simulated span: {:.1} s",
-        s.router, s.batching, s.span_s
+        "router: {}   queue: {}   predictor: {}   batching: {}   simulated span: {:.1} s",
+        s.router, s.queue, s.predictor, s.batching, s.span_s
     );
     println!(
         "requests: {} arrived, {} completed, {} rejected, {} in flight",
@@ -279,4 +323,22 @@ pub fn print_summary(s: &Summary) {
         s.cost.total_usd,
         s.cost.usd_per_million_output_tokens
     );
+    let e = &s.energy;
+    let per = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.1} J"));
+    println!(
+        "energy: {:.3} kWh ({:.0} W mean; idle {:.0}%, prefill {:.0}%, decode {:.0}%), {} per request, {} per output token",
+        e.total_kwh,
+        e.mean_power_w,
+        100.0 * e.idle_j / e.total_j.max(f64::MIN_POSITIVE),
+        100.0 * e.prefill_j / e.total_j.max(f64::MIN_POSITIVE),
+        100.0 * e.decode_j / e.total_j.max(f64::MIN_POSITIVE),
+        per(e.j_per_request),
+        per(e.j_per_output_token)
+    );
+    if !e.types_without_tdp.is_empty() {
+        println!(
+            "  no TDP in the catalog (energy not counted): {}",
+            e.types_without_tdp.join(", ")
+        );
+    }
 }
