@@ -17,7 +17,7 @@ pub struct BenchArgs {
     /// Azure 2023 conversation trace (normalized or raw); skipped when absent.
     #[arg(long, default_value = "../shared/traces/normalized/azure2023_conv.csv")]
     pub azure_trace: std::path::PathBuf,
-    /// Requests in the synthetic stream.
+    /// Expected requests in the synthetic stream (arrivals are random, so about this many).
     #[arg(long, default_value_t = 1_000_000)]
     pub synthetic_requests: u64,
     /// Print JSON.
@@ -113,8 +113,10 @@ pub fn run(args: BenchArgs, catalog: &Catalog) -> CmdResult {
     let duration = args.synthetic_requests as f64 / rate;
     let stream = preset.stream(rate, duration, 1)?;
     rows.push(measure(
+        // The preset's arrivals are random: the stream holds about, not exactly, this many.
         &format!(
-            "arena preset, {} requests at {rate} req/s, Llama-2-7B on 24 mixed replicas",
+            "arena preset, about {} requests ({duration} s at {rate} req/s), Llama-2-7B on 24 \
+             mixed replicas",
             args.synthetic_requests
         ),
         &big,

@@ -204,16 +204,16 @@ pub struct InstanceArgs {
     #[arg(long)]
     pub gpu: String,
     /// GPUs per instance (tensor-parallel degree).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub tp: u32,
     /// Weight precision: bf16 or fp8.
     #[arg(long, default_value = "bf16")]
     pub dtype: String,
     /// Fraction of GPU memory the engine may use.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub mem_util: f64,
     /// Longest request accepted (tokens); default the model's context.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_model_len: Option<u32>,
     /// Pin the number of 16-token KV blocks instead of deriving it from memory.
     #[arg(long)]

@@ -82,10 +82,10 @@ pub struct StatsArgs {
     #[arg(long, value_name = "SECONDS")]
     pub spread_window: Option<f64>,
     /// Preset only: requests per second (default: the preset's own rate).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Preset only: seconds of arrivals.
-    #[arg(long, default_value_t = 3600.0)]
+    #[arg(long, default_value_t = 3600.0, allow_negative_numbers = true)]
     pub duration: f64,
     /// Seed for presets and for --spread-window.
     #[arg(long, default_value_t = 0)]
@@ -94,7 +94,7 @@ pub struct StatsArgs {
     #[arg(long, num_args = 2, value_names = ["START", "END"])]
     pub window: Option<Vec<f64>>,
     /// Multiply the rate by this factor (arrival times divided by it).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub scale_rate: Option<f64>,
     /// Keep only the first N requests.
     #[arg(long)]
@@ -116,10 +116,10 @@ pub struct GenArgs {
     /// Preset name (see `medley workload presets`).
     pub preset: String,
     /// Requests per second.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub rate: f64,
     /// Seconds of arrivals.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub duration: f64,
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]

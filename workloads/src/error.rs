@@ -14,6 +14,13 @@ pub enum TraceError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The file could not be created or written.
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// The file holds no header (or no bytes at all).
     Empty {
         /// The file.
@@ -96,6 +103,9 @@ impl fmt::Display for TraceError {
             TraceError::Io { path, source } => {
                 write!(f, "{}: cannot read: {source}", path.display())
             }
+            TraceError::Write { path, source } => {
+                write!(f, "{}: cannot write: {source}", path.display())
+            }
             TraceError::Empty { path } => {
                 write!(
                     f,
@@ -158,7 +168,7 @@ impl fmt::Display for TraceError {
 impl std::error::Error for TraceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            TraceError::Io { source, .. } => Some(source),
+            TraceError::Io { source, .. } | TraceError::Write { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -1118,7 +1118,7 @@ pub fn write_normalized(
     requests: impl IntoIterator<Item = Request>,
 ) -> Result<u64, TraceError> {
     let path = path.as_ref();
-    let io_err = |source| TraceError::Io {
+    let io_err = |source| TraceError::Write {
         path: path.into(),
         source,
     };

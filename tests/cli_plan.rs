@@ -1,0 +1,278 @@
+//! End-to-end tests of `medley plan --melange-json` on Mélange's public example
+//! (`tests/fixtures/melange_example.json`: A10G $1.01/h with tputs [[2,1],[5,2]], A100-80GB
+//! $3.67/h with [[20,20],[40,20]], workload distribution [[0.2,0.1],[0.5,0.2]], 30 req/s).
+//! Mélange's README gives 3 × A10G + 1 × A100 = $6.70/h at slice factor 1 and 2 × A10G +
+//! 1 × A100 = $5.69/h at slice factor 2.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{TempDir, assert_close, count, fails, fixture, num, succeeds, succeeds_json};
+use serde_json::Value;
+
+const FORMULATIONS: [&str; 2] = ["compact", "melange"];
+
+/// The example's GPU prices, throughput tables and traffic, read from the fixture by the test
+/// itself.
+struct Example {
+    cost: BTreeMap<String, f64>,
+    tputs: BTreeMap<String, Vec<Vec<f64>>>,
+    distribution: Vec<Vec<f64>>,
+    total_rate: f64,
+}
+
+fn example() -> Example {
+    let text = std::fs::read_to_string(fixture("melange_example.json")).unwrap();
+    let input: Value = serde_json::from_str(&text).unwrap();
+    let mut cost = BTreeMap::new();
+    let mut tputs = BTreeMap::new();
+    for (gpu, entry) in input["gpu_info"].as_object().unwrap() {
+        cost.insert(gpu.clone(), num(&entry["cost"], "cost"));
+        tputs.insert(
+            gpu.clone(),
+            serde_json::from_value(entry["tputs"].clone()).unwrap(),
+        );
+    }
+    Example {
+        cost,
+        tputs,
+        distribution: serde_json::from_value(input["workload_distribution"].clone()).unwrap(),
+        total_rate: num(&input["total_request_rate"], "total_request_rate"),
+    }
+}
+
+fn plan_json(extra: &[&str]) -> Value {
+    let path = fixture("melange_example.json");
+    let mut args = vec!["plan", "--melange-json", path.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    succeeds_json(args)
+}
+
+fn instances(plan: &Value, gpu: &str) -> u64 {
+    plan["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["gpu_type"] == gpu)
+        .map_or(0, |a| count(&a["instances"], "instances"))
+}
+
+/// Checks a plan against the example: its cost is its instances at the file's prices, and the
+/// slices it assigns load no type beyond its instance count.
+fn assert_plan_is_feasible_and_priced(plan: &Value, example: &Example) {
+    let cost: f64 = example
+        .cost
+        .iter()
+        .map(|(gpu, price)| price * instances(plan, gpu) as f64)
+        .sum();
+    assert_close(
+        num(&plan["hourly_cost"], "hourly_cost"),
+        cost,
+        1e-9,
+        "plan cost",
+    );
+
+    let mut load: BTreeMap<String, f64> = BTreeMap::new();
+    for class in plan["classes"].as_array().unwrap() {
+        for bucket in class["buckets"].as_array().unwrap() {
+            // Labels are `in{row}/out{column}` of the throughput table.
+            let label = bucket["bucket"].as_str().unwrap();
+            let (row, column) = label
+                .strip_prefix("in")
+                .and_then(|rest| rest.split_once("/out"))
+                .map(|(r, c)| (r.parse::<usize>().unwrap(), c.parse::<usize>().unwrap()))
+                .unwrap_or_else(|| panic!("bucket label {label}"));
+            let rate = num(&bucket["rate"], "rate");
+            let shares = bucket["shares"].as_array().unwrap();
+            if rate > 0.0 {
+                let assigned: f64 = shares.iter().map(|s| num(&s["fraction"], "fraction")).sum();
+                assert_close(assigned, 1.0, 1e-12, &format!("{label} fully assigned"));
+            }
+            for share in shares {
+                let gpu = share["gpu_type"].as_str().unwrap();
+                *load.entry(gpu.to_string()).or_default() +=
+                    rate * num(&share["fraction"], "fraction") / example.tputs[gpu][row][column];
+            }
+        }
+    }
+    for (gpu, load) in &load {
+        let n = instances(plan, gpu) as f64;
+        assert!(*load <= n + 1e-9, "{gpu}: load {load} on {n} instances");
+    }
+}
+
+#[test]
+fn slice_factor_one_buys_three_a10g_and_one_a100_for_6_70() {
+    let example = example();
+    for formulation in FORMULATIONS {
+        let plan = plan_json(&["--formulation", formulation]);
+        assert_eq!(plan["formulation"], formulation);
+        assert_eq!(plan["slice_factor"], 1, "the file's slice factor");
+        assert_eq!(instances(&plan, "A10G"), 3, "{formulation}");
+        assert_eq!(instances(&plan, "A100-80GB"), 1, "{formulation}");
+        assert_close(num(&plan["hourly_cost"], "cost"), 6.70, 1e-9, formulation);
+        assert_plan_is_feasible_and_priced(&plan, &example);
+    }
+}
+
+#[test]
+fn slice_factor_two_buys_two_a10g_and_one_a100_for_5_69() {
+    let example = example();
+    for formulation in FORMULATIONS {
+        let plan = plan_json(&["--slice-factor", "2", "--formulation", formulation]);
+        assert_eq!(plan["slice_factor"], 2);
+        assert_eq!(instances(&plan, "A10G"), 2, "{formulation}");
+        assert_eq!(instances(&plan, "A100-80GB"), 1, "{formulation}");
+        assert_close(num(&plan["hourly_cost"], "cost"), 5.69, 1e-9, formulation);
+        assert_plan_is_feasible_and_priced(&plan, &example);
+    }
+
+    // The same through the file's own `slice_factor`.
+    let dir = TempDir::new("plan-slice-file");
+    let mut input: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("melange_example.json")).unwrap())
+            .unwrap();
+    input["slice_factor"] = 2.into();
+    let file = dir.write("k2.json", &input.to_string());
+    let out = succeeds_json([
+        "plan",
+        "--melange-json",
+        file.to_str().unwrap(),
+        "--melange-output",
+    ]);
+    assert_eq!(out["A10G"], 2.0);
+    assert_eq!(out["A100-80GB"], 1.0);
+    assert_close(
+        num(&out["cost"], "cost"),
+        5.69,
+        1e-9,
+        "Mélange output shape",
+    );
+}
+
+#[test]
+fn the_mix_is_cheaper_than_either_single_type_fleet() {
+    let example = example();
+    let plan = plan_json(&[]);
+    let mix_cost = num(&plan["hourly_cost"], "cost");
+    let baselines = plan["baselines"].as_array().unwrap();
+    assert_eq!(baselines.len(), example.cost.len(), "one baseline per type");
+    for baseline in baselines {
+        let gpu = baseline["gpu_type"].as_str().unwrap();
+        // One type alone carries every bucket: it needs ceil(sum of rate / throughput) instances.
+        let mut load = 0.0;
+        for (row, fractions) in example.distribution.iter().enumerate() {
+            for (column, fraction) in fractions.iter().enumerate() {
+                load += fraction * example.total_rate / example.tputs[gpu][row][column];
+            }
+        }
+        let needed = (load - 1e-9).ceil() as u64;
+        assert_eq!(
+            count(&baseline["instances"], "instances"),
+            needed,
+            "{gpu} alone"
+        );
+        let cost = num(&baseline["hourly_cost"], "hourly_cost");
+        assert_close(cost, needed as f64 * example.cost[gpu], 1e-9, gpu);
+        assert!(
+            cost > mix_cost,
+            "{gpu} alone costs {cost}, the mix {mix_cost}"
+        );
+        assert_close(
+            num(&baseline["savings"], "savings"),
+            1.0 - mix_cost / cost,
+            1e-9,
+            gpu,
+        );
+    }
+    let text = succeeds([
+        "plan",
+        "--melange-json",
+        fixture("melange_example.json").to_str().unwrap(),
+    ]);
+    assert!(text.contains("$6.70/h"), "{text}");
+    assert!(
+        text.contains("A10G") && text.contains("A100-80GB"),
+        "{text}"
+    );
+
+    // More traffic never costs less; headroom plans for more traffic.
+    let doubled = plan_json(&["--rate", "60"]);
+    let headroom = plan_json(&["--headroom", "1"]);
+    assert!(num(&doubled["hourly_cost"], "cost") >= mix_cost);
+    assert_close(
+        num(&headroom["hourly_cost"], "cost"),
+        num(&doubled["hourly_cost"], "cost"),
+        1e-9,
+        "100% headroom = twice the rate",
+    );
+    assert_plan_is_feasible_and_priced(&doubled, &example);
+
+    // A cap on A100s forces the rest onto A10Gs.
+    let capped = plan_json(&["--cap", "A100-80GB=0"]);
+    assert_eq!(instances(&capped, "A100-80GB"), 0);
+    assert_plan_is_feasible_and_priced(&capped, &example);
+    assert!(num(&capped["hourly_cost"], "cost") > mix_cost);
+}
+
+#[test]
+fn bad_plan_input_is_a_clear_error() {
+    let path = fixture("melange_example.json");
+    let path = path.to_str().unwrap();
+    let err = fails(["plan"]);
+    assert!(err.contains("--melange-json"), "{err}");
+    let err = fails(["plan", "--melange-json", "/no/such/input.json"]);
+    assert!(err.contains("/no/such/input.json"), "{err}");
+    let err = fails(["plan", "--melange-json", path, "--slice-factor", "0"]);
+    assert!(err.contains("slice factor"), "{err}");
+    // Negative numbers reach the planner's checks, not clap's "unexpected argument".
+    let err = fails(["plan", "--melange-json", path, "--rate", "-5"]);
+    assert!(
+        err.contains("-5") && !err.contains("unexpected argument"),
+        "{err}"
+    );
+    let err = fails(["plan", "--melange-json", path, "--headroom", "-0.5"]);
+    assert!(err.contains("headroom") && err.contains("-0.5"), "{err}");
+    let err = fails(["plan", "--melange-json", path, "--time-limit", "-1"]);
+    assert!(err.contains("--time-limit"), "{err}");
+    let err = fails(["plan", "--melange-json", path, "--cap", "H100=1"]);
+    assert!(err.contains("H100") && err.contains("A10G"), "{err}");
+    let err = fails(["plan", "--melange-json", path, "--cap", "A10G"]);
+    assert!(err.contains("NAME=COUNT"), "{err}");
+    let err = fails([
+        "plan",
+        "--melange-json",
+        path,
+        "--cap",
+        "A10G=0",
+        "--cap",
+        "A100-80GB=0",
+    ]);
+    assert!(err.contains("infeasible"), "{err}");
+
+    let dir = TempDir::new("plan-bad");
+    let unknown_key = dir.write(
+        "unknown_key.json",
+        r#"{"gpu_info": {"A10G": {"cost": 1.01, "tputs": [[1]]}}, "workload_distribution": [[1.0]],
+            "total_request_rate": 1, "slice_factorr": 2}"#,
+    );
+    let err = fails(["plan", "--melange-json", unknown_key.to_str().unwrap()]);
+    assert!(
+        err.contains("unknown_key.json") && err.contains("slice_factorr"),
+        "{err}"
+    );
+    let wrong_shape = dir.write(
+        "wrong_shape.json",
+        r#"{"gpu_info": {"A10G": {"cost": 1.01, "tputs": [[1, 2]]}}, "workload_distribution": [[1.0]],
+            "total_request_rate": 1}"#,
+    );
+    let err = fails(["plan", "--melange-json", wrong_shape.to_str().unwrap()]);
+    assert!(err.contains("A10G") && err.contains("tputs"), "{err}");
+    let not_json = dir.write("not_json.json", "gpu_info = 3");
+    let err = fails(["plan", "--melange-json", not_json.to_str().unwrap()]);
+    assert!(
+        err.contains("not_json.json") && err.contains("line 1"),
+        "{err}"
+    );
+}

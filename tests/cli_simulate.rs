@@ -1,0 +1,570 @@
+//! End-to-end tests of `medley simulate` (and `medley bench`): conservation of requests,
+//! determinism, the tables `--out` writes, the fast path, rejections and bad input.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{
+    TempDir, assert_close, column, count, fails, medley, num, read, read_csv, succeeds,
+    succeeds_json,
+};
+use serde_json::Value;
+
+/// A short, light run: about 120 arena requests on one L4 and one A10G.
+const BASE: [&str; 10] = [
+    "simulate",
+    "--preset",
+    "arena",
+    "--rate",
+    "4",
+    "--duration",
+    "30s",
+    "--cluster",
+    "L4:1,A10G:1",
+    "--json",
+];
+
+/// The files `--out DIR` promises (see `medley simulate --help`).
+const OUT_FILES: [&str; 5] = [
+    "requests.csv",
+    "requests.parquet",
+    "timeseries.csv",
+    "timeseries.parquet",
+    "summary.json",
+];
+
+fn simulate(extra: &[&str]) -> Value {
+    let mut args = BASE.to_vec();
+    args.extend_from_slice(extra);
+    succeeds_json(args)
+}
+
+fn simulate_raw(extra: &[&str]) -> Vec<u8> {
+    let mut args = BASE.to_vec();
+    args.extend_from_slice(extra);
+    let run = medley(args);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    run.output.stdout
+}
+
+/// Checks arrived = completed + rejected + in flight, and that every breakdown adds up.
+fn assert_conserved(summary: &Value) {
+    let requests = &summary["requests"];
+    let arrived = count(&requests["arrived"], "arrived");
+    let completed = count(&requests["completed"], "completed");
+    let rejected = count(&requests["rejected"], "rejected");
+    let in_flight = count(&requests["in_flight"], "in_flight");
+    assert!(arrived > 0, "{requests}");
+    assert_eq!(
+        arrived,
+        completed + rejected + in_flight,
+        "conservation: {requests}"
+    );
+    let by_reason: u64 = requests["rejected_by_reason"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| count(n, "rejected by reason"))
+        .sum();
+    assert_eq!(by_reason, rejected, "every rejection has a reason");
+    let per_type: u64 = summary["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| count(&t["completed"], "type completed"))
+        .sum();
+    assert_eq!(per_type, completed, "completions per GPU type");
+    let replicas = summary["replicas"].as_array().unwrap();
+    let routed: u64 = replicas.iter().map(|r| count(&r["routed"], "routed")).sum();
+    assert_eq!(
+        routed,
+        arrived - rejected,
+        "every accepted request is routed once"
+    );
+    let per_replica: u64 = replicas
+        .iter()
+        .map(|r| count(&r["completed"], "replica completed"))
+        .sum();
+    assert_eq!(per_replica, completed);
+    assert_eq!(
+        count(&summary["latency"]["ttft_s"]["count"], "ttft count"),
+        completed,
+        "latency is measured over completed requests"
+    );
+}
+
+#[test]
+fn requests_are_conserved_whether_they_finish_are_rejected_or_are_cut_off() {
+    let finished = simulate(&[]);
+    assert_conserved(&finished);
+    assert_eq!(
+        finished["requests"]["in_flight"], 0,
+        "no horizon: all finish"
+    );
+    assert_eq!(finished["cluster"], "L4:1,A10G:1");
+
+    // A horizon cuts the run: what is unfinished is reported in flight, not lost.
+    let cut = simulate(&["--horizon", "8s"]);
+    assert_conserved(&cut);
+    assert!(
+        count(&cut["requests"]["in_flight"], "in flight") > 0,
+        "{}",
+        cut["requests"]
+    );
+    assert_eq!(cut["span_s"], 8.0);
+
+    // A short length limit rejects the long requests; they are counted.
+    let limited = simulate(&["--max-model-len", "512"]);
+    assert_conserved(&limited);
+    assert!(count(&limited["requests"]["rejected"], "rejected") > 0);
+
+    for router in ["round-robin", "random", "least-tokens", "power-of-two"] {
+        let routed = simulate(&["--router", router]);
+        assert_conserved(&routed);
+        assert_eq!(routed["router"], router);
+        assert_eq!(
+            routed["requests"]["arrived"],
+            finished["requests"]["arrived"]
+        );
+    }
+    for batching in ["chunked", "static"] {
+        let batched = simulate(&["--batching", batching]);
+        assert_conserved(&batched);
+        assert_eq!(batched["batching"], batching);
+    }
+}
+
+#[test]
+fn cost_is_the_price_book_rate_over_the_span() {
+    let summary = simulate(&["--prices", "melange-2024"]);
+    let cost = &summary["cost"];
+    assert_eq!(cost["price_book"], "melange-2024");
+    // Mélange Table 1: L4 $0.70/h, A10G $1.01/h.
+    assert_close(
+        num(&cost["usd_per_hour"], "usd/h"),
+        0.70 + 1.01,
+        1e-12,
+        "$/h",
+    );
+    let span_s = num(&summary["span_s"], "span");
+    assert_close(
+        num(&cost["total_usd"], "total"),
+        (0.70 + 1.01) * span_s / 3600.0,
+        1e-9,
+        "total $ over the span",
+    );
+    let output_tokens = num(&summary["output_tokens_per_s"], "tokens/s") * span_s;
+    assert_close(
+        num(&cost["usd_per_million_output_tokens"], "$/Mtok"),
+        num(&cost["total_usd"], "total") / output_tokens * 1e6,
+        1e-9,
+        "$ per million output tokens",
+    );
+}
+
+#[test]
+fn the_same_inputs_give_byte_identical_outputs() {
+    let dir = TempDir::new("determinism");
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    let first_stdout = simulate_raw(&["--out", first.to_str().unwrap()]);
+    let second_stdout = simulate_raw(&["--out", second.to_str().unwrap()]);
+    assert!(
+        first_stdout == second_stdout,
+        "stdout differs between two runs"
+    );
+    for file in OUT_FILES {
+        assert!(
+            read(&first.join(file)) == read(&second.join(file)),
+            "{file} differs between two runs"
+        );
+    }
+    // The seed matters: a different one draws a different stream.
+    let other_seed = simulate_raw(&["--seed", "1"]);
+    assert!(
+        other_seed != first_stdout,
+        "--seed 1 gave the same output as seed 0"
+    );
+}
+
+/// Counts of each `status` value in requests.csv.
+fn status_counts(dir: &Path) -> BTreeMap<String, u64> {
+    let (header, rows) = read_csv(&dir.join("requests.csv"));
+    let status = column(&header, "status");
+    let mut counts = BTreeMap::new();
+    for row in &rows {
+        *counts.entry(row[status].clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn out_dir_holds_the_promised_tables_matching_the_summary() {
+    let dir = TempDir::new("out-tables");
+    let out = dir.path().join("run");
+    // A horizon leaves some requests in flight so all statuses appear in the table.
+    let stdout = simulate_raw(&["--out", out.to_str().unwrap(), "--horizon", "20s"]);
+    let summary: Value = serde_json::from_slice(&stdout).unwrap();
+    assert_conserved(&summary);
+
+    for file in OUT_FILES {
+        let bytes = read(&out.join(file));
+        assert!(!bytes.is_empty(), "{file} is empty");
+        if file.ends_with(".parquet") {
+            assert!(
+                bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+                "{file} is not a Parquet file"
+            );
+        }
+    }
+    assert!(
+        read(&out.join("summary.json")) == stdout,
+        "summary.json is the printed JSON"
+    );
+
+    let requests = &summary["requests"];
+    let (header, rows) = read_csv(&out.join("requests.csv"));
+    assert_eq!(
+        rows.len() as u64,
+        count(&requests["arrived"], "arrived"),
+        "one row a request"
+    );
+    let id = column(&header, "id");
+    let mut ids: Vec<u64> = rows.iter().map(|r| r[id].parse().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), rows.len(), "request ids are unique");
+    let statuses = status_counts(&out);
+    for (status, key) in [
+        ("completed", "completed"),
+        ("rejected", "rejected"),
+        ("in_flight", "in_flight"),
+    ] {
+        assert_eq!(
+            statuses.get(status).copied().unwrap_or(0),
+            count(&requests[key], key),
+            "rows with status {status}; all statuses: {statuses:?}"
+        );
+    }
+    // Completed rows carry their latencies; the mean TTFT is the summary's.
+    let (ttft, status) = (column(&header, "ttft_s"), column(&header, "status"));
+    let ttfts: Vec<f64> = rows
+        .iter()
+        .filter(|r| r[status] == "completed")
+        .map(|r| r[ttft].parse().expect("a completed request has a TTFT"))
+        .collect();
+    let mean_ttft = ttfts.iter().sum::<f64>() / ttfts.len() as f64;
+    // The CSV rounds to nanoseconds.
+    assert_close(
+        mean_ttft,
+        num(&summary["latency"]["ttft_s"]["mean"], "mean ttft"),
+        1e-6,
+        "mean TTFT from requests.csv",
+    );
+
+    // The time series samples every replica once a second up to the end of the span.
+    let (header, rows) = read_csv(&out.join("timeseries.csv"));
+    let (time, replica) = (column(&header, "time_s"), column(&header, "replica"));
+    let replicas = summary["replicas"].as_array().unwrap().len();
+    assert!(!rows.is_empty());
+    assert_eq!(
+        rows.len() % replicas,
+        0,
+        "every sample covers every replica"
+    );
+    let span_s = num(&summary["span_s"], "span");
+    for row in &rows {
+        let t: f64 = row[time].parse().unwrap();
+        assert!(
+            t > 0.0 && t <= span_s && (t - t.round()).abs() < 1e-9,
+            "sample at {t} s"
+        );
+        assert!(row[replica].parse::<usize>().unwrap() < replicas);
+    }
+    assert_eq!(
+        rows.len() / replicas,
+        span_s.floor() as usize,
+        "one sample a second"
+    );
+}
+
+#[test]
+fn the_fast_path_changes_nothing_but_the_queue_event_count() {
+    let dir = TempDir::new("fast-path");
+    let (fast_dir, slow_dir) = (dir.path().join("fast"), dir.path().join("slow"));
+    let mut fast = simulate(&["--out", fast_dir.to_str().unwrap()]);
+    let mut slow = simulate(&["--out", slow_dir.to_str().unwrap(), "--no-fast-path"]);
+    let fast_queue = count(&fast["queue_events"], "fast queue events");
+    let slow_queue = count(&slow["queue_events"], "slow queue events");
+    // Without the fast path every event goes through the queue; with it, fewer do.
+    assert_eq!(slow_queue, count(&slow["events"], "events"));
+    assert!(
+        fast_queue < slow_queue,
+        "fast {fast_queue} vs slow {slow_queue}"
+    );
+    fast.as_object_mut().unwrap().remove("queue_events");
+    slow.as_object_mut().unwrap().remove("queue_events");
+    assert_eq!(fast, slow, "summaries differ beyond queue_events");
+    for file in [
+        "requests.csv",
+        "requests.parquet",
+        "timeseries.csv",
+        "timeseries.parquet",
+    ] {
+        assert!(
+            read(&fast_dir.join(file)) == read(&slow_dir.join(file)),
+            "{file} differs between fast path and --no-fast-path"
+        );
+    }
+}
+
+#[test]
+fn requests_longer_than_the_model_context_are_rejected_and_counted() {
+    let dir = TempDir::new("short-context");
+    // Llama-2-7B's architecture with a 512-token context.
+    let catalog = dir.write(
+        "short.toml",
+        "[[model]]\nname = \"Short-Context-7B\"\nlayers = 32\nhidden = 4096\nheads = 32\n\
+         ffn = 11008\nvocab = 32000\nmax_context = 512\nsource = \"medley CLI test\"\n",
+    );
+    let out = dir.path().join("run");
+    let summary = simulate(&[
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--model",
+        "Short-Context-7B",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_conserved(&summary);
+    let rejected = count(&summary["requests"]["rejected"], "rejected");
+    assert!(rejected > 0, "arena has prompts + answers over 512 tokens");
+
+    // Exactly the requests over the limit are rejected, with the reason, and the rest served.
+    let (header, rows) = read_csv(&out.join("requests.csv"));
+    let (input, output) = (
+        column(&header, "input_tokens"),
+        column(&header, "output_tokens"),
+    );
+    let (status, reason) = (column(&header, "status"), column(&header, "reject_reason"));
+    let mut over_limit = 0;
+    for row in &rows {
+        let total: u64 = row[input].parse::<u64>().unwrap() + row[output].parse::<u64>().unwrap();
+        if total > 512 {
+            over_limit += 1;
+            assert_eq!(row[status], "rejected", "{row:?}");
+            assert_eq!(row[reason], "longer than any replica can hold", "{row:?}");
+        } else {
+            assert_eq!(row[status], "completed", "{row:?}");
+        }
+    }
+    assert_eq!(rejected, over_limit);
+    assert_eq!(
+        summary["requests"]["rejected_by_reason"]["longer than any replica can hold"],
+        over_limit
+    );
+
+    // The same limit set on Llama-2-7B by flag rejects the same requests.
+    let by_flag = simulate(&["--max-model-len", "512"]);
+    assert_eq!(by_flag["requests"], summary["requests"]);
+}
+
+#[test]
+fn a_generated_trace_replays_like_the_preset_it_came_from() {
+    let dir = TempDir::new("trace-replay");
+    let trace = dir.path().join("arena.csv");
+    succeeds([
+        "workload",
+        "gen",
+        "arena",
+        "--rate",
+        "4",
+        "--duration",
+        "30",
+        "-o",
+        trace.to_str().unwrap(),
+    ]);
+    let from_preset = simulate(&[]);
+    let from_trace = succeeds_json([
+        "simulate",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--cluster",
+        "L4:1,A10G:1",
+        "--json",
+    ]);
+    assert_conserved(&from_trace);
+    assert_eq!(from_trace["requests"], from_preset["requests"]);
+    // The CSV prints arrivals in full, so latencies agree to the simulator's nanosecond clock.
+    assert_close(
+        num(&from_trace["latency"]["e2e_s"]["mean"], "trace e2e"),
+        num(&from_preset["latency"]["e2e_s"]["mean"], "preset e2e"),
+        1e-6,
+        "mean end-to-end latency",
+    );
+
+    let bad = dir.write(
+        "bad.csv",
+        "arrival_s,input_tokens,output_tokens\n0.0,10,20\n1.0,many,40\n",
+    );
+    let err = fails([
+        "simulate",
+        "--trace",
+        bad.to_str().unwrap(),
+        "--cluster",
+        "L4:1",
+    ]);
+    assert!(
+        err.contains("bad.csv:3:2") && err.contains("input_tokens"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_simulate_input_is_a_clear_error() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "--preset",
+            "arena",
+            "--rate",
+            "1",
+            "--duration",
+            "5s",
+        ];
+        args.extend_from_slice(extra);
+        fails(args)
+    };
+    for spec in ["L4", "L4:x", "L4:1:tp0", "L4:1:4", ":1"] {
+        let err = run(&["--cluster", spec]);
+        assert!(err.contains("expected GPU:COUNT"), "{spec}: {err}");
+    }
+    let err = run(&["--cluster", "L4:0"]);
+    assert!(err.contains("no replicas"), "{err}");
+    let err = run(&["--cluster", "Z9:1"]);
+    assert!(
+        err.contains("unknown GPU 'Z9'") && err.contains("A100-80GB"),
+        "{err}"
+    );
+    let err = run(&["--cluster", "L4:1", "--router", "fastest"]);
+    assert!(err.contains("--router") && err.contains("fastest"), "{err}");
+    assert!(
+        err.contains("least-outstanding"),
+        "lists the routers: {err}"
+    );
+    let err = run(&["--cluster", "L4:1", "--router", "melange"]);
+    assert!(err.contains("capacity"), "{err}");
+    let err = run(&["--cluster", "L4:1", "--model", "Llama-2-70B"]);
+    assert!(err.contains("does not fit"), "{err}");
+    let err = run(&["--cluster", "L4:1", "--batching", "eager"]);
+    assert!(err.contains("--batching"), "{err}");
+    let err = run(&["--cluster", "L4:1", "--prices", "no-such-book"]);
+    assert!(err.contains("no-such-book"), "{err}");
+    let err = run(&["--cluster", "L4:1", "--horizon", "soon"]);
+    assert!(err.contains("--horizon") && err.contains("soon"), "{err}");
+    let err = run(&["--cluster", "L4:1", "--max-model-len", "0"]);
+    assert!(err.contains("--max-model-len"), "{err}");
+
+    // Rates: a negative number reaches the rate check (not clap's "unexpected argument").
+    for rate in ["-1", "0", "NaN", "inf"] {
+        let err = fails([
+            "simulate",
+            "--preset",
+            "arena",
+            "--rate",
+            rate,
+            "--duration",
+            "5s",
+            "--cluster",
+            "L4:1",
+        ]);
+        assert!(
+            err.contains("rate") && !err.contains("unexpected argument"),
+            "{rate}: {err}"
+        );
+    }
+    let err = fails([
+        "simulate",
+        "--preset",
+        "arena",
+        "--duration",
+        "forever",
+        "--cluster",
+        "L4:1",
+    ]);
+    assert!(
+        err.contains("--duration") && err.contains("forever"),
+        "{err}"
+    );
+    let err = fails([
+        "simulate",
+        "--preset",
+        "no-such-preset",
+        "--cluster",
+        "L4:1",
+    ]);
+    assert!(
+        err.contains("no-such-preset") && err.contains("arena"),
+        "{err}"
+    );
+    let err = fails(["simulate", "--cluster", "L4:1"]);
+    assert!(err.contains("--trace") && err.contains("--preset"), "{err}");
+    let err = fails([
+        "simulate",
+        "--trace",
+        "/no/such/trace.csv",
+        "--cluster",
+        "L4:1",
+    ]);
+    assert!(err.contains("/no/such/trace.csv"), "{err}");
+}
+
+#[test]
+fn bench_reports_consistent_speeds_without_the_shared_trace() {
+    let dir = TempDir::new("bench");
+    let absent = dir.path().join("absent.csv");
+    let run = medley([
+        "bench",
+        "--synthetic-requests",
+        "2000",
+        "--azure-trace",
+        absent.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("skipped the Azure benchmark") && run.stderr().contains("absent.csv"),
+        "says what it skipped: {}",
+        run.stderr()
+    );
+    let rows: Value = serde_json::from_slice(&run.output.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "only the synthetic scenario runs");
+    let row = &rows[0];
+    let requests = count(&row["requests"], "requests");
+    // A Poisson stream expecting 2000 requests: ±10% is over four standard deviations.
+    assert!((1800..=2200).contains(&requests), "{requests} requests");
+    assert!(
+        row["scenario"]
+            .as_str()
+            .unwrap()
+            .contains("about 2000 requests"),
+        "{row}"
+    );
+    let wall_s = num(&row["wall_s"], "wall_s");
+    assert!(wall_s > 0.0);
+    for (total, rate) in [
+        ("requests", "requests_per_s"),
+        ("iterations", "iterations_per_s"),
+        ("events", "events_per_s"),
+    ] {
+        assert_close(
+            num(&row[rate], rate),
+            num(&row[total], total) / wall_s,
+            1e-9,
+            rate,
+        );
+    }
+    assert!(count(&row["iterations"], "iterations") > 0);
+}
