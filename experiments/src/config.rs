@@ -309,7 +309,8 @@ impl ExperimentConfig {
             path: path.to_path_buf(),
             message,
         };
-        let mut config: Self = toml::from_str(text).map_err(|err| error(suggest(&err.to_string())))?;
+        let mut config: Self =
+            toml::from_str(text).map_err(|err| error(suggest(&err.to_string())))?;
         // A trace path is relative to the config file, so configs run from any directory.
         if workloads::presets::get(&config.workload.source).is_err() {
             let trace = Path::new(&config.workload.source);
@@ -406,11 +407,20 @@ impl ExperimentConfig {
             if let Some(target) = plan.target
                 && !(target > 0.0 && target <= 1.0)
             {
-                return Err(format!("plan.target = {target}: expected a fraction in (0, 1]"));
+                return Err(format!(
+                    "plan.target = {target}: expected a fraction in (0, 1]"
+                ));
             }
             check_router("plan.router", &plan.router)?;
-            if self.slo.tpot.is_none() && self.slo.ttft.is_none() && self.sweep.tpot.is_empty() && self.sweep.ttft.is_empty() {
-                return Err("slo: planning needs a target: set slo.tpot (e.g. \"120ms\") or slo.ttft".into());
+            if self.slo.tpot.is_none()
+                && self.slo.ttft.is_none()
+                && self.sweep.tpot.is_empty()
+                && self.sweep.ttft.is_empty()
+            {
+                return Err(
+                    "slo: planning needs a target: set slo.tpot (e.g. \"120ms\") or slo.ttft"
+                        .into(),
+                );
             }
             if !["workload", "representative"].contains(&self.profile.lengths.as_str()) {
                 return Err(format!(
@@ -424,7 +434,9 @@ impl ExperimentConfig {
                 tolerance: self.profile.tolerance,
                 ..solver::ProfileSettings::default()
             };
-            settings.validate().map_err(|err| format!("profile: {err}"))?;
+            settings
+                .validate()
+                .map_err(|err| format!("profile: {err}"))?;
             parse_edges(&self.profile.buckets).map_err(|err| format!("profile.buckets: {err}"))?;
         }
         if let Some(simulate) = &self.simulate {
@@ -485,7 +497,9 @@ fn check_rate(key: &str, rate: f64) -> Result<(), String> {
     if rate.is_finite() && rate > 0.0 {
         Ok(())
     } else {
-        Err(format!("{key}: {rate} is not a positive request rate (req/s)"))
+        Err(format!(
+            "{key}: {rate} is not a positive request rate (req/s)"
+        ))
     }
 }
 
@@ -502,7 +516,9 @@ fn check_router(key: &str, name: &str) -> Result<(), String> {
 pub fn parse_duration(key: &str, text: &str) -> Result<f64, String> {
     sim::parse_duration_s(text)
         .filter(|seconds| *seconds > 0.0)
-        .ok_or_else(|| format!("{key} = \"{text}\": expected a positive duration like 120ms, 2s or 10m"))
+        .ok_or_else(|| {
+            format!("{key} = \"{text}\": expected a positive duration like 120ms, 2s or 10m")
+        })
 }
 
 /// Parses bucket edges: `melange` or `IN,IN,...;OUT,OUT,...`.
@@ -538,13 +554,17 @@ mod tests {
 
     #[test]
     fn impossible_values_are_caught_before_running() {
-        let base = "name = \"x\"\n[workload]\nsource = \"arena\"\n[slo]\ntpot = \"120ms\"\n[plan]\n";
+        let base =
+            "name = \"x\"\n[workload]\nsource = \"arena\"\n[slo]\ntpot = \"120ms\"\n[plan]\n";
         let cases = [
             ("[sweep]\nrates = [-1.0]\n", "sweep.rates"),
             ("[sweep]\ngpu_sets = [[]]\n", "sweep.gpu_sets"),
             ("[sweep]\ntpot = [\"fast\"]\n", "sweep.tpot"),
             ("[profile]\ngpus = []\n", "profile.gpus"),
-            ("[sweep]\nprices = { H100-SXM = [0.0] }\n", "sweep.prices.H100-SXM"),
+            (
+                "[sweep]\nprices = { H100-SXM = [0.0] }\n",
+                "sweep.prices.H100-SXM",
+            ),
         ];
         for (extra, key) in cases {
             let err = ExperimentConfig::parse(&format!("{base}{extra}"), Path::new("x.toml"))

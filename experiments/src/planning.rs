@@ -54,18 +54,34 @@ pub struct PlanSettings {
     pub simulate_baselines: Option<SimConfig>,
 }
 
-/// Plans the cheapest fleet for `requests` under `profiles`, then verifies it (and the
+/// The workload to plan for.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkloadInput<'a> {
+    /// The requests (replayed when verifying).
+    pub requests: &'a [Request],
+    /// What they are, for reports.
+    pub description: &'a str,
+    /// Their mean rate, req/s.
+    pub rate_rps: f64,
+    /// Their size histogram.
+    pub histogram: &'a SizeHistogram,
+}
+
+/// Plans the cheapest fleet for the workload under `profiles`, then verifies it (and the
 /// single-type fleets) by simulation as `settings` ask.
 pub fn plan_workload(
     profiles: ProfileSet,
-    requests: &[Request],
-    description: String,
-    rate_rps: f64,
-    histogram: &SizeHistogram,
+    workload: WorkloadInput<'_>,
     settings: &PlanSettings,
     catalog: &Catalog,
     instance_options: &InstanceOptions,
 ) -> Result<WorkloadPlan, Box<dyn std::error::Error + Send + Sync>> {
+    let WorkloadInput {
+        requests,
+        description,
+        rate_rps,
+        histogram,
+    } = workload;
     let (mut problem, unservable, unservable_share) =
         problem_from_profiles(&profiles, histogram, rate_rps)?;
     MelangeOverrides {
@@ -123,7 +139,7 @@ pub fn plan_workload(
         }
     }
     Ok(WorkloadPlan {
-        workload: description,
+        workload: description.to_string(),
         rate_rps,
         requests: requests.len() as u64,
         beyond_buckets: histogram.overflow,
@@ -207,7 +223,9 @@ pub fn problem_from_profiles(
             .collect(),
         classes: vec![WorkloadClass {
             name: "workload".into(),
-            request_rate: rate_rps * kept * (histogram.in_range() as f64 / histogram.total().max(1) as f64),
+            request_rate: rate_rps
+                * kept
+                * (histogram.in_range() as f64 / histogram.total().max(1) as f64),
             bucket_labels: labels,
             bucket_fractions: kept_fractions,
             capacity,
@@ -253,4 +271,3 @@ pub fn cluster_of(
         Some(&profiles.price_book),
     )
 }
-

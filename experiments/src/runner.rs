@@ -16,7 +16,7 @@ use solver::{
 use workloads::SizeHistogram;
 
 use crate::config::{ExperimentConfig, parse_duration, parse_edges};
-use crate::planning::{PlanSettings, plan_workload};
+use crate::planning::{PlanSettings, WorkloadInput, plan_workload};
 use crate::workload::WorkloadSource;
 
 /// Version written into every result row.
@@ -85,7 +85,12 @@ pub fn grid(config: &ExperimentConfig) -> Vec<GridPoint> {
     );
     let gpu_sets = axis(&sweep.gpu_sets, config.profile.gpus.clone());
     let books = axis(
-        &sweep.price_books.iter().cloned().map(Some).collect::<Vec<_>>(),
+        &sweep
+            .price_books
+            .iter()
+            .cloned()
+            .map(Some)
+            .collect::<Vec<_>>(),
         config.prices.clone(),
     );
     // Price axes: the product over every GPU named in sweep.prices.
@@ -145,7 +150,11 @@ pub fn grid(config: &ExperimentConfig) -> Vec<GridPoint> {
                                                 rate: *rate,
                                                 tpot: tpot.clone(),
                                                 ttft: ttft.clone(),
-                                                gpus: if is_simulate { Vec::new() } else { gpus.clone() },
+                                                gpus: if is_simulate {
+                                                    Vec::new()
+                                                } else {
+                                                    gpus.clone()
+                                                },
                                                 price_book: book.clone(),
                                                 price_overrides: prices.clone(),
                                                 cluster: cluster.clone(),
@@ -322,7 +331,11 @@ fn catalog_for(catalog: &Catalog, point: &GridPoint) -> Result<Catalog, String> 
         .clone();
     let mut text = String::new();
     for (gpu, price) in &point.price_overrides {
-        let gpu = catalog.gpu(gpu).map_err(|err| err.to_string())?.name.clone();
+        let gpu = catalog
+            .gpu(gpu)
+            .map_err(|err| err.to_string())?
+            .name
+            .clone();
         text.push_str(&format!(
             "[price_books.\"{book}\".prices.\"{gpu}\"]\nusd_per_hour = {price}\nsource = \"what-if sweep\"\n"
         ));
@@ -372,7 +385,11 @@ pub fn run(
     let all = grid(config);
     let selected: Vec<GridPoint> = all
         .iter()
-        .filter(|p| options.shard.is_none_or(|(shard, count)| p.index % count == shard))
+        .filter(|p| {
+            options
+                .shard
+                .is_none_or(|(shard, count)| p.index % count == shard)
+        })
         .take(options.limit.unwrap_or(usize::MAX))
         .cloned()
         .collect();
@@ -381,8 +398,11 @@ pub fn run(
         .map_err(|err| format!("{}: cannot create: {err}", dir.display()))?;
     let config_text = toml::to_string(config).map_err(|err| err.to_string())?;
     let stored = options.out.join("config.toml");
-    std::fs::write(&stored, format!("# resolved config, hash {hash}\n{config_text}"))
-        .map_err(|err| format!("{}: cannot write: {err}", stored.display()))?;
+    std::fs::write(
+        &stored,
+        format!("# resolved config, hash {hash}\n{config_text}"),
+    )
+    .map_err(|err| format!("{}: cannot write: {err}", stored.display()))?;
     let todo: Vec<GridPoint> = selected
         .iter()
         .filter(|p| read_point(&dir, &point_key(&hash, p)).is_none())
@@ -429,7 +449,7 @@ pub fn run(
             Ok(())
         })
         .collect::<Result<Vec<()>, String>>()?;
-    let rows = write_tables(&[options.out.clone()], &options.out)?;
+    let rows = write_tables(std::slice::from_ref(&options.out), &options.out)?;
     Ok(RunReport {
         grid_points: all.len(),
         selected: selected.len(),
@@ -533,30 +553,42 @@ fn profiles_for_point(
     let mut subset = set.clone();
     subset.price_book = book.name.clone();
     subset.types.retain(|t| {
-        wanted.iter().any(|w| {
-            w.tp == t.tp && catalog.gpu(&w.gpu).is_ok_and(|gpu| gpu.name == t.gpu)
-        })
+        wanted
+            .iter()
+            .any(|w| w.tp == t.tp && catalog.gpu(&w.gpu).is_ok_and(|gpu| gpu.name == t.gpu))
     });
     for table in &mut subset.types {
-        let per_gpu = book.usd_per_gpu_hour(&table.gpu).ok_or_else(|| {
-            format!("price book '{}' has no price for {}", book.name, table.gpu)
-        })?;
+        let per_gpu = book
+            .usd_per_gpu_hour(&table.gpu)
+            .ok_or_else(|| format!("price book '{}' has no price for {}", book.name, table.gpu))?;
         table.usd_per_hour = per_gpu * f64::from(table.tp);
     }
     Ok(subset)
 }
 
-fn row_from(
-    config: &ExperimentConfig,
-    hash: &str,
-    point: &GridPoint,
+/// What every row of one grid point shares.
+struct RowContext<'a> {
+    config: &'a ExperimentConfig,
+    hash: &'a str,
+    point: &'a GridPoint,
     rate_rps: f64,
+    catalog: &'a Catalog,
+}
+
+fn row_from(
+    context: &RowContext<'_>,
     fleet: (&str, &str),
     validation: &Validation,
     planned: Option<f64>,
     rounds: Option<u32>,
-    catalog: &Catalog,
 ) -> ResultRow {
+    let RowContext {
+        config,
+        hash,
+        point,
+        rate_rps,
+        catalog,
+    } = *context;
     let gpus = sim::parse_spec(&validation.allocation)
         .map(|entries| entries.iter().map(|e| u64::from(e.count * e.tp)).sum())
         .unwrap_or(0);
@@ -614,6 +646,13 @@ fn run_point(
     let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
     let (requests, description, rate_rps) = point_requests(config, point)?;
     let memory = instance_options(config);
+    let context = RowContext {
+        config,
+        hash,
+        point,
+        rate_rps,
+        catalog: &catalog,
+    };
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     if let Some(plan_config) = &config.plan {
@@ -649,10 +688,12 @@ fn run_point(
         };
         let report = plan_workload(
             set,
-            &requests,
-            description,
-            rate_rps,
-            &histogram,
+            WorkloadInput {
+                requests: &requests,
+                description: &description,
+                rate_rps,
+                histogram: &histogram,
+            },
             &settings,
             &catalog,
             &memory,
@@ -675,22 +716,22 @@ fn run_point(
         // The mixed fleet's row is its last round: the verified fleet, or the last tried.
         let last = verification.rounds.last().expect("at least one round");
         rows.push(row_from(
-            config,
-            hash,
-            point,
-            rate_rps,
+            &context,
             ("mixed", ""),
             &last.validation,
             Some(verification.planned_usd_per_hour),
             Some(last.round),
-            &catalog,
         ));
         for validation in &report.baseline_validations {
             let gpu_type = report
                 .plan
                 .baselines
                 .iter()
-                .find(|b| validation.allocation.starts_with(&format!("{}:", b.gpu_type)))
+                .find(|b| {
+                    validation
+                        .allocation
+                        .starts_with(&format!("{}:", b.gpu_type))
+                })
                 .map(|b| b.gpu_type.clone())
                 .unwrap_or_default();
             let planned = report.plan.baselines.iter().find_map(|b| match &b.outcome {
@@ -700,15 +741,11 @@ fn run_point(
                 _ => None,
             });
             rows.push(row_from(
-                config,
-                hash,
-                point,
-                rate_rps,
+                &context,
                 ("single", &gpu_type),
                 validation,
                 planned,
                 None,
-                &catalog,
             ));
         }
         for baseline in &report.plan.baselines {
@@ -719,28 +756,25 @@ fn run_point(
     } else {
         let spec = point.cluster.as_deref().ok_or("no cluster at this point")?;
         let entries = sim::parse_spec(spec)?;
-        let cluster = Cluster::build(&entries, &catalog, &config.model, &memory, point.price_book.as_deref())?;
+        let cluster = Cluster::build(
+            &entries,
+            &catalog,
+            &config.model,
+            &memory,
+            point.price_book.as_deref(),
+        )?;
         let router_name = point.router.as_deref().unwrap_or("least-outstanding");
         let sim_config = SimConfig {
             engine: config.engine.clone(),
             router: sim::RouterKind::parse(router_name).ok_or("bad router")?,
-            queue: sim::QueueKind::parse(point.queue.as_deref().unwrap_or("fcfs")).ok_or("bad queue")?,
+            queue: sim::QueueKind::parse(point.queue.as_deref().unwrap_or("fcfs"))
+                .ok_or("bad queue")?,
             seed: point.seed,
             ..SimConfig::default()
         };
         let edges = parse_edges(&config.profile.buckets)?;
         let validation = solver::validate(&cluster, None, &sim_config, &slo, &edges, requests)?;
-        rows.push(row_from(
-            config,
-            hash,
-            point,
-            rate_rps,
-            ("given", ""),
-            &validation,
-            None,
-            None,
-            &catalog,
-        ));
+        rows.push(row_from(&context, ("given", ""), &validation, None, None));
     }
     Ok(PointResult {
         key: point_key(hash, point),

@@ -64,7 +64,9 @@ fn runs_resume_and_shards_merge_to_the_same_tables() {
         let mixed: Vec<_> = point.rows.iter().filter(|r| r.fleet == "mixed").collect();
         assert_eq!(mixed.len(), 1);
         let mixed = mixed[0];
-        let planned = mixed.planned_usd_per_hour.expect("mixed rows carry the planned cost");
+        let planned = mixed
+            .planned_usd_per_hour
+            .expect("mixed rows carry the planned cost");
         // Derating only ever removes capacity, so the verified fleet never costs less.
         assert!(mixed.usd_per_hour >= planned - 1e-9, "{mixed:?}");
         assert!(point.rows.iter().any(|r| r.fleet == "single"));

@@ -28,8 +28,8 @@ pub use profile::{
     ProfileRequest, ProfileRunStats, ProfileSet, ProfileSettings, ProfileSlo, ProfileTarget,
     SloCheck, SloStat, SloVerdict, TypeProfile, fnv1a, profile,
 };
+pub use schedule::{FleetEntry, Schedule, TimeWindow, WindowPlan, plan_schedule};
 pub use verify::{
     GroupValidation, Validation, VerifyOutcome, VerifyRound, VerifySettings, plan_and_verify,
     validate,
 };
-pub use schedule::{FleetEntry, Schedule, TimeWindow, WindowPlan, plan_schedule};

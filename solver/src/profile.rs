@@ -582,7 +582,10 @@ struct TypeSetup {
     fingerprint: String,
 }
 
-fn setup_type(request: &ProfileRequest<'_>, target: &ProfileTarget) -> Result<TypeSetup, ProfileError> {
+fn setup_type(
+    request: &ProfileRequest<'_>,
+    target: &ProfileTarget,
+) -> Result<TypeSetup, ProfileError> {
     let gpu = request
         .catalog
         .gpu(&target.gpu)
@@ -640,10 +643,10 @@ fn setup_type(request: &ProfileRequest<'_>, target: &ProfileTarget) -> Result<Ty
 }
 
 /// Pools of (input, output) pairs per bucket, and a fingerprint of each for the cache key.
-fn bucket_pools(
-    edges: &BucketEdges,
-    lengths: &BucketLengths,
-) -> Vec<Vec<(Vec<(u32, u32)>, u64)>> {
+/// Length pairs to draw from in one bucket, and their fingerprint (a cache-key part).
+type BucketPool = (Vec<(u32, u32)>, u64);
+
+fn bucket_pools(edges: &BucketEdges, lengths: &BucketLengths) -> Vec<Vec<BucketPool>> {
     let (rows, columns) = edges.shape();
     let mut pools = vec![vec![(Vec::new(), 0u64); columns]; rows];
     if let BucketLengths::Sampled(pairs) = lengths {
@@ -691,17 +694,14 @@ impl Search<'_> {
     fn simulate(&mut self, rate: Option<f64>) -> Result<ProfileSink, ProfileError> {
         self.trials += 1;
         let mut clock = 0.0;
-        let requests = self
-            .unit_gaps
-            .iter()
-            .zip(&self.lengths)
-            .enumerate()
-            .map(|(id, (gap, &(input, output)))| {
+        let requests = self.unit_gaps.iter().zip(&self.lengths).enumerate().map(
+            |(id, (gap, &(input, output)))| {
                 if let Some(rate) = rate {
                     clock += gap / rate;
                 }
                 Request::new(id as u64, clock, input, output)
-            });
+            },
+        );
         let mut sink = ProfileSink {
             first_measured_id: self.first_measured_id,
             samples: LatencySamples::default(),
@@ -770,7 +770,12 @@ fn search_capacity(
         trials: 0,
     };
     // An almost idle replica: one request at a time. Its e2e latency sets the first guess.
-    let mean_len = search.lengths.iter().map(|(i, o)| f64::from(i + o)).sum::<f64>() / count as f64;
+    let mean_len = search
+        .lengths
+        .iter()
+        .map(|(i, o)| f64::from(i + o))
+        .sum::<f64>()
+        / count as f64;
     let idle_rate = 1e-3 / (1.0 + mean_len * 1e-3);
     let (idle, idle_e2e) = search.run(idle_rate)?;
     match idle {
@@ -917,7 +922,11 @@ fn profile_cell(
     } else {
         let mean = replicate_rps.iter().sum::<f64>() / n;
         let variance = if replicate_rps.len() > 1 {
-            replicate_rps.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)
+            replicate_rps
+                .iter()
+                .map(|r| (r - mean).powi(2))
+                .sum::<f64>()
+                / (n - 1.0)
         } else {
             0.0
         };
@@ -963,9 +972,7 @@ pub fn profile(
         .iter()
         .enumerate()
         .filter(|(_, setup)| setup.cluster.is_some())
-        .flat_map(|(t, _)| {
-            (0..rows).flat_map(move |i| (0..columns).map(move |j| (t, i, j)))
-        })
+        .flat_map(|(t, _)| (0..rows).flat_map(move |i| (0..columns).map(move |j| (t, i, j))))
         .filter(|&(_, i, j)| is_needed(i, j))
         .collect();
     let total = tasks.len();
@@ -1003,11 +1010,8 @@ pub fn profile(
             Ok(cell)
         })
         .collect::<Result<_, ProfileError>>()?;
-    let mut by_cell: BTreeMap<(usize, usize, usize), CellProfile> = tasks
-        .iter()
-        .copied()
-        .zip(results)
-        .collect();
+    let mut by_cell: BTreeMap<(usize, usize, usize), CellProfile> =
+        tasks.iter().copied().zip(results).collect();
     let types = setups
         .iter()
         .enumerate()

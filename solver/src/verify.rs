@@ -191,7 +191,11 @@ pub fn validate(
         tpot_p50_s: summary.latency.tpot_s.p50,
         tpot_p90_s: summary.latency.tpot_s.p90,
         norm_latency_mean_s: summary.latency.norm_latency_s.mean,
-        mean_busy_fraction: summary.replicas.iter().map(|r| r.busy_fraction).sum::<f64>()
+        mean_busy_fraction: summary
+            .replicas
+            .iter()
+            .map(|r| r.busy_fraction)
+            .sum::<f64>()
             / summary.replicas.len().max(1) as f64,
     })
 }

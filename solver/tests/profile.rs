@@ -161,7 +161,10 @@ fn the_cache_answers_identically_and_a_changed_input_misses_it() {
         ..settings.clone()
     };
     let (_, stats) = run(&["A10G"], slo, &other_seed, Some(&dir));
-    assert_eq!(stats.cached_cells, 0, "a new seed must not reuse cached cells");
+    assert_eq!(
+        stats.cached_cells, 0,
+        "a new seed must not reuse cached cells"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -240,8 +243,14 @@ fn a_found_capacity_holds_below_it_and_breaks_well_above_it() {
         poisson_bucket_stream(1.5 * found, 1500, lengths, 4242),
     )
     .expect("simulates");
-    assert!(below.overall_met, "80% of capacity should meet the SLO: {below:?}");
-    assert!(!above.overall_met, "150% of capacity should miss the SLO: {above:?}");
+    assert!(
+        below.overall_met,
+        "80% of capacity should meet the SLO: {below:?}"
+    );
+    assert!(
+        !above.overall_met,
+        "150% of capacity should miss the SLO: {above:?}"
+    );
 }
 
 /// Plans for a mix of two buckets on A10G and A100 with capacities overstated threefold: the
@@ -263,7 +272,12 @@ fn verification_catches_overstated_capacities_and_repairs_the_plan() {
     let overstated: Vec<Vec<f64>> = set
         .types
         .iter()
-        .map(|t| buckets.iter().map(|&(i, j)| 3.0 * t.cells[i][j].capacity_rps).collect())
+        .map(|t| {
+            buckets
+                .iter()
+                .map(|&(i, j)| 3.0 * t.cells[i][j].capacity_rps)
+                .collect()
+        })
         .collect();
     let rate = 12.0;
     let problem = PlanProblem {
@@ -335,7 +349,10 @@ fn verification_catches_overstated_capacities_and_repairs_the_plan() {
         &build,
     )
     .expect("verification runs");
-    assert!(!outcome.rounds[0].passed, "threefold capacities should fail: {outcome}");
+    assert!(
+        !outcome.rounds[0].passed,
+        "threefold capacities should fail: {outcome}"
+    );
     let verified = outcome
         .verified_usd_per_hour
         .unwrap_or_else(|| panic!("derating should find a passing fleet: {outcome}"));

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use clap::Args;
-use experiments::planning::{PlanSettings, WorkloadPlan, plan_workload};
+use experiments::planning::{PlanSettings, WorkloadInput, WorkloadPlan, plan_workload};
 use experiments::workload::WorkloadSource;
 use gpu_models::Catalog;
 use sim::SimConfig;
@@ -147,7 +147,10 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
     let edges = args.profile.edges()?;
     let histogram = SizeHistogram::from_requests(edges, &requests);
     if !quiet {
-        eprintln!("workload: {description}; {} requests, {histogram}", requests.len());
+        eprintln!(
+            "workload: {description}; {} requests, {histogram}",
+            requests.len()
+        );
     }
     let profiles = args.profile.run(catalog, Some(&requests))?;
     let verify = if args.verify {
@@ -185,10 +188,12 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
     };
     let report = plan_workload(
         profiles,
-        &requests,
-        description,
-        rate_rps,
-        &histogram,
+        WorkloadInput {
+            requests: &requests,
+            description: &description,
+            rate_rps,
+            histogram: &histogram,
+        },
         &settings,
         catalog,
         &args.profile.engine.instance_options()?,

@@ -5,13 +5,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
+use experiments::workload::WorkloadSource;
 use gpu_models::Catalog;
 use indicatif::{ProgressBar, ProgressStyle};
 use solver::{
     BucketLengths, CellStatus, ProfileRequest, ProfileSet, ProfileSettings, ProfileSlo,
     ProfileTarget, SloStat,
 };
-use experiments::workload::WorkloadSource;
 use workloads::{BucketEdges, Request, SizeHistogram};
 
 use super::CmdResult;
@@ -109,7 +109,12 @@ impl ProfileArgs {
     /// The instance types to profile.
     pub fn targets(&self) -> Result<Vec<ProfileTarget>, String> {
         let mut targets = Vec::new();
-        for part in self.gpus.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        for part in self
+            .gpus
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
             let (gpu, tp) = match part.split_once(':') {
                 None => (part, 1),
                 Some((gpu, tp)) => {
@@ -118,7 +123,9 @@ impl ProfileArgs {
                         .and_then(|t| t.parse().ok())
                         .filter(|t: &u32| *t > 0)
                         .ok_or_else(|| {
-                            format!("--gpus entry '{part}': expected GPU or GPU:tpN (e.g. H100-SXM:tp2)")
+                            format!(
+                                "--gpus entry '{part}': expected GPU or GPU:tpN (e.g. H100-SXM:tp2)"
+                            )
                         })?;
                     (gpu, tp)
                 }

@@ -81,8 +81,10 @@ fn bar(quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}] {bar:40} {pos}/{len} ({eta} left)")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{elapsed_precise}] {bar:40} {pos}/{len} ({eta} left)",
+        )
+        .expect("valid template"),
     );
     bar
 }
@@ -91,7 +93,9 @@ fn bar(quiet: bool) -> ProgressBar {
 pub fn run(args: RunArgs, catalog: &Catalog) -> CmdResult {
     let config = match &args.config {
         Some(path) => ExperimentConfig::load(path)?,
-        None => ExperimentConfig::parse(QUICKSTART, Path::new("experiments/configs/quickstart.toml"))?,
+        None => {
+            ExperimentConfig::parse(QUICKSTART, Path::new("experiments/configs/quickstart.toml"))?
+        }
     };
     let out = args
         .out
@@ -208,7 +212,11 @@ pub fn merge(args: MergeArgs) -> CmdResult {
 pub fn plot(args: PlotArgs) -> CmdResult {
     let points = runner::read_points(std::slice::from_ref(&args.dir))?;
     if points.is_empty() {
-        return Err(format!("{}: no finished grid points under points/", args.dir.display()).into());
+        return Err(format!(
+            "{}: no finished grid points under points/",
+            args.dir.display()
+        )
+        .into());
     }
     let figures = draw_figures(&points, &args.dir.join("figures"))?;
     if args.json {
@@ -226,8 +234,18 @@ pub fn plot(args: PlotArgs) -> CmdResult {
 /// The results as a text table.
 pub fn render_results(points: &[PointResult]) -> String {
     let mut table = TextTable::new([
-        "point", "rate", "TPOT SLO", "prices", "fleet", "allocation", "planned $/h", "$/h", "SLO met",
-        "attain.", "TTFT p90 s", "e2e/out s",
+        "point",
+        "rate",
+        "TPOT SLO",
+        "prices",
+        "fleet",
+        "allocation",
+        "planned $/h",
+        "$/h",
+        "SLO met",
+        "attain.",
+        "TTFT p90 s",
+        "e2e/out s",
     ]);
     for point in points {
         for row in &point.rows {
@@ -259,7 +277,11 @@ pub fn render_results(points: &[PointResult]) -> String {
     let mut out = table.render();
     let notes: Vec<String> = points
         .iter()
-        .flat_map(|p| p.notes.iter().map(move |n| format!("point {}: {n}", p.point.index)))
+        .flat_map(|p| {
+            p.notes
+                .iter()
+                .map(move |n| format!("point {}: {n}", p.point.index))
+        })
         .collect();
     if !notes.is_empty() {
         out.push_str("\nnotes:\n");
@@ -286,12 +308,21 @@ fn counts(allocation: &str) -> BTreeMap<String, u32> {
 
 fn file_stem(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
 /// Draws every figure the results support into `dir`; returns the files written.
-pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
+pub fn draw_figures(
+    points: &[PointResult],
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     let rows: Vec<&ResultRow> = points.iter().flat_map(|p| &p.rows).collect();
     let mut written = Vec::new();
@@ -300,7 +331,8 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
         written.push(figure.svg);
     };
     // Plan experiments over rates: one set of figures per (SLO, prices, seed).
-    let mut by_group: BTreeMap<(String, String, String, String, u64), Vec<&ResultRow>> = BTreeMap::new();
+    let mut by_group: BTreeMap<(String, String, String, String, u64), Vec<&ResultRow>> =
+        BTreeMap::new();
     for row in rows.iter().filter(|r| r.fleet != "given") {
         by_group
             .entry((
@@ -326,8 +358,16 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
             .copied()
             .collect::<Vec<_>>()
             .join("+");
-        let stem = file_stem(&format!("{slo}_{book}{}{}", if overrides.is_empty() { "" } else { "_" }, overrides));
-        let stem = if *seed == 0 { stem } else { format!("{stem}_seed{seed}") };
+        let stem = file_stem(&format!(
+            "{slo}_{book}{}{}",
+            if overrides.is_empty() { "" } else { "_" },
+            overrides
+        ));
+        let stem = if *seed == 0 {
+            stem
+        } else {
+            format!("{stem}_seed{seed}")
+        };
         let cost_of = |fleet: &str, fleet_type: &str, rate: f64| {
             group
                 .iter()
@@ -371,7 +411,10 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
                     .unwrap_or_default()
             })
             .collect();
-        let mut mix_types: Vec<String> = mixed_counts.iter().flat_map(|c| c.keys().cloned()).collect();
+        let mut mix_types: Vec<String> = mixed_counts
+            .iter()
+            .flat_map(|c| c.keys().cloned())
+            .collect();
         mix_types.sort();
         mix_types.dedup();
         push(plots::gpu_mix_by_rate(
@@ -382,7 +425,10 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
                     .iter()
                     .map(|t| plots::GpuCounts {
                         gpu_type: t.clone(),
-                        counts: mixed_counts.iter().map(|c| c.get(t).copied().unwrap_or(0)).collect(),
+                        counts: mixed_counts
+                            .iter()
+                            .map(|c| c.get(t).copied().unwrap_or(0))
+                            .collect(),
                     })
                     .collect(),
             },
@@ -395,7 +441,9 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
                 .map(|rate| {
                     group
                         .iter()
-                        .find(|r| r.fleet == fleet && r.fleet_type == fleet_type && r.rate_rps == *rate)
+                        .find(|r| {
+                            r.fleet == fleet && r.fleet_type == fleet_type && r.rate_rps == *rate
+                        })
                         .map(|r| r.attainment)
                 })
                 .collect()
@@ -422,7 +470,10 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
     }
     // What-if prices: the mixed fleet against one GPU's price, per (SLO, rate).
     let mut by_price: BTreeMap<(String, String, String), Vec<&ResultRow>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| r.fleet == "mixed" && !r.price_overrides.is_empty()) {
+    for row in rows
+        .iter()
+        .filter(|r| r.fleet == "mixed" && !r.price_overrides.is_empty())
+    {
         let Some((gpu, _)) = row.price_overrides.split_once('=') else {
             continue;
         };
@@ -430,7 +481,11 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
             continue; // several GPUs varied at once: no single price axis
         }
         by_price
-            .entry((gpu.to_string(), row.tpot_target.clone(), format!("{}", row.rate_rps)))
+            .entry((
+                gpu.to_string(),
+                row.tpot_target.clone(),
+                format!("{}", row.rate_rps),
+            ))
             .or_default()
             .push(row);
     }
@@ -445,13 +500,17 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
         if group.len() < 2 {
             continue;
         }
-        let all_counts: Vec<BTreeMap<String, u32>> = group.iter().map(|r| counts(&r.allocation)).collect();
-        let mut mix_types: Vec<String> = all_counts.iter().flat_map(|c| c.keys().cloned()).collect();
+        let all_counts: Vec<BTreeMap<String, u32>> =
+            group.iter().map(|r| counts(&r.allocation)).collect();
+        let mut mix_types: Vec<String> =
+            all_counts.iter().flat_map(|c| c.keys().cloned()).collect();
         mix_types.sort();
         mix_types.dedup();
         push(plots::price_what_if(
             &plots::PriceWhatIf {
-                title: format!("Verified mixed fleet as the {gpu} price varies (SLO {tpot}, {rate} req/s)"),
+                title: format!(
+                    "Verified mixed fleet as the {gpu} price varies (SLO {tpot}, {rate} req/s)"
+                ),
                 gpu_type: gpu.clone(),
                 prices_per_hour: group.iter().map(|r| price(r)).collect(),
                 optimal_cost_per_hour: group.iter().map(|r| r.usd_per_hour).collect(),
@@ -459,7 +518,10 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
                     .iter()
                     .map(|t| plots::GpuCounts {
                         gpu_type: t.clone(),
-                        counts: all_counts.iter().map(|c| c.get(t).copied().unwrap_or(0)).collect(),
+                        counts: all_counts
+                            .iter()
+                            .map(|c| c.get(t).copied().unwrap_or(0))
+                            .collect(),
                     })
                     .collect(),
             },
@@ -488,7 +550,10 @@ pub fn draw_figures(points: &[PointResult], dir: &Path) -> Result<Vec<PathBuf>, 
                     .map(|rate| {
                         given
                             .iter()
-                            .find(|r| format!("{} {} {}", r.allocation, r.router, r.queue) == *name && r.rate_rps == *rate)
+                            .find(|r| {
+                                format!("{} {} {}", r.allocation, r.router, r.queue) == *name
+                                    && r.rate_rps == *rate
+                            })
                             .map(|r| r.attainment)
                     })
                     .collect(),
