@@ -568,3 +568,282 @@ fn bench_reports_consistent_speeds_without_the_shared_trace() {
     }
     assert!(count(&row["iterations"], "iterations") > 0);
 }
+
+/// The arena run of [`BASE`] without its cluster, for disaggregated runs.
+const ARENA: [&str; 8] = [
+    "simulate",
+    "--preset",
+    "arena",
+    "--rate",
+    "4",
+    "--duration",
+    "30s",
+    "--json",
+];
+
+#[test]
+fn autoscaling_reports_billed_cost_and_replica_counts() {
+    // A target of two requests in flight per replica is far below what arena traffic keeps
+    // there: the HPA scales both types up to their limits.
+    let hpa = simulate(&[
+        "--autoscale",
+        "hpa",
+        "--hpa-target",
+        "2",
+        "--autoscale-interval",
+        "5s",
+        "--cooldown",
+        "10s",
+        "--scale-limits",
+        "L4=1:3,A10G=1:2",
+        "--cold-start-gbs",
+        "4",
+    ]);
+    assert_conserved(&hpa);
+    let report = &hpa["autoscale"];
+    assert_eq!(report["policy"], "hpa");
+    assert_eq!(report["metric"], "outstanding");
+    assert!(
+        count(&report["replicas_started"], "started") >= 3,
+        "{report}"
+    );
+    let types = report["types"].as_array().unwrap();
+    let peaks: Vec<u64> = types.iter().map(|t| count(&t["peak"], "peak")).collect();
+    assert_eq!(peaks, [3, 2], "{report}");
+    // Llama-2-7B's 6,738,415,616 BF16 parameters loaded at 4 GB/s.
+    let cold_start = 6_738_415_616.0 * 2.0 / 4e9;
+    for t in types {
+        assert_close(
+            num(&t["cold_start_s"], "cold start"),
+            cold_start,
+            1e-9,
+            "cold start",
+        );
+    }
+    let series = report["series"].as_array().unwrap();
+    assert_eq!(num(&series[0]["time_s"], "first point"), 0.0);
+    for point in series {
+        for (t, max) in [(0, 3), (1, 2)] {
+            let current = count(&point["ready"][t], "ready") + count(&point["starting"][t], "s");
+            assert!((1..=max).contains(&current), "{point}");
+        }
+    }
+    // Billed cost integrates each replica's life; the static cost of the cluster as given
+    // is reported beside it.
+    let replicas = hpa["replicas"].as_array().unwrap();
+    let billed: f64 = replicas.iter().map(|r| num(&r["cost_usd"], "cost")).sum();
+    assert_close(
+        num(&hpa["cost"]["billed_usd"], "billed"),
+        billed,
+        1e-9,
+        "billed",
+    );
+    assert!(billed > num(&hpa["cost"]["total_usd"], "static"));
+    assert!(replicas.iter().any(|r| num(&r["started_s"], "start") > 0.0));
+
+    let text = succeeds(BASE.iter().filter(|a| **a != "--json").chain(&[
+        "--autoscale",
+        "reactive",
+        "--scale-metric",
+        "queue",
+    ]));
+    assert!(text.contains("autoscale (reactive on queue)"), "{text}");
+    assert!(text.contains("billed over the replicas' lives"), "{text}");
+}
+
+#[test]
+fn a_schedule_file_in_csv_or_toml_drives_the_fleet() {
+    let dir = TempDir::new("schedule");
+    let csv = dir.write(
+        "schedule.csv",
+        "start,L4,A10G\n# one more L4 between 10 s and 20 s\n0s,1,1\n10s,2,1\n20,1,1\n",
+    );
+    let toml = dir.write(
+        "schedule.toml",
+        "[[window]]\nstart = \"0s\"\nL4 = 1\nA10G = 1\n\n[[window]]\nstart = 10\nL4 = 2\nA10G = 1\n\n\
+         [[window]]\nstart = \"20s\"\nL4 = 1\nA10G = 1\n",
+    );
+    let from_csv = simulate(&[
+        "--autoscale",
+        "schedule",
+        "--schedule",
+        csv.to_str().unwrap(),
+    ]);
+    let from_toml = simulate(&[
+        "--autoscale",
+        "schedule",
+        "--schedule",
+        toml.to_str().unwrap(),
+    ]);
+    assert_eq!(from_csv, from_toml, "the same schedule in either format");
+    assert_conserved(&from_csv);
+    let report = &from_csv["autoscale"];
+    assert_eq!(count(&report["replicas_started"], "started"), 1);
+    assert_eq!(count(&report["replicas_drained"], "drained"), 1);
+    let added = &from_csv["replicas"][2];
+    assert_eq!(added["instance"], "L4");
+    assert_eq!(num(&added["started_s"], "started"), 10.0);
+    let drained: Vec<&Value> = from_csv["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| !r["drain_s"].is_null())
+        .collect();
+    assert_eq!(drained.len(), 1, "{}", from_csv["replicas"]);
+    assert_eq!(drained[0]["instance"], "L4");
+    assert_eq!(num(&drained[0]["drain_s"], "drained"), 20.0);
+
+    let bad = dir.write("bad.csv", "start,L4\n0s,1\n10s,many\n");
+    let err = fails(BASE.iter().chain(&[
+        "--autoscale",
+        "schedule",
+        "--schedule",
+        bad.to_str().unwrap(),
+    ]));
+    assert!(err.contains("line 3") && err.contains("many"), "{err}");
+    let unknown = dir.write("unknown.csv", "start,H100-SXM\n0s,1\n");
+    let err = fails(BASE.iter().chain(&[
+        "--autoscale",
+        "schedule",
+        "--schedule",
+        unknown.to_str().unwrap(),
+    ]));
+    assert!(
+        err.contains("'H100-SXM'") && err.contains("0 replicas"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_disaggregated_cluster_reports_its_kv_transfers() {
+    let mut args = ARENA.to_vec();
+    args.extend([
+        "--prefill-cluster",
+        "A10G:1",
+        "--decode-cluster",
+        "L4:2",
+        "--kv-link-gbs",
+        "25",
+        "--kv-link-latency",
+        "2ms",
+    ]);
+    let split = succeeds_json(&args);
+    let requests = &split["requests"];
+    assert_eq!(
+        count(&requests["arrived"], "arrived"),
+        count(&requests["completed"], "completed")
+            + count(&requests["rejected"], "rejected")
+            + count(&requests["in_flight"], "in flight")
+    );
+    assert_eq!(split["cluster"], "prefill A10G:1 | decode L4:2");
+    let report = &split["disaggregation"];
+    assert_eq!(num(&report["link"]["bandwidth_gbs"], "bandwidth"), 25.0);
+    assert_eq!(num(&report["link"]["latency_s"], "latency"), 0.002);
+    let transfers = count(&report["transfers"], "transfers");
+    let at_prefill = count(&report["completed_at_prefill"], "at prefill");
+    assert_eq!(
+        transfers + at_prefill,
+        count(&requests["completed"], "completed"),
+        "each completed request moved once, unless it ended at prefill: {report}"
+    );
+    assert!(num(&report["transfer_s"]["mean"], "mean") > 0.002);
+    let roles: Vec<&str> = split["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["prefill", "decode", "decode"]);
+
+    let text = succeeds(args.iter().filter(|a| **a != "--json"));
+    assert!(text.contains("KV transfers:"), "{text}");
+    assert!(
+        text.contains("disaggregated: prefill A10G:1 | decode L4:2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_autoscaling_and_disaggregation_input_is_a_clear_error() {
+    let base = |extra: &[&str]| {
+        let mut args = BASE.to_vec();
+        args.extend_from_slice(extra);
+        fails(args)
+    };
+    let err = base(&["--autoscale", "sometimes"]);
+    assert!(err.contains("--autoscale") && err.contains("hpa"), "{err}");
+    let err = base(&["--autoscale", "hpa", "--scale-metric", "vibes"]);
+    assert!(
+        err.contains("--scale-metric") && err.contains("outstanding"),
+        "{err}"
+    );
+    let err = base(&["--autoscale", "hpa", "--scale-limits", "A10G=3:1"]);
+    assert!(err.contains("min 3 is above max 1"), "{err}");
+    let err = base(&["--autoscale", "hpa", "--scale-limits", "A10G:1-3"]);
+    assert!(err.contains("TYPE=MIN:MAX"), "{err}");
+    let err = base(&["--autoscale", "hpa", "--scale-limits", "H100-SXM=1:2"]);
+    assert!(err.contains("'H100-SXM'"), "{err}");
+    let err = base(&["--hpa-target", "4"]);
+    assert!(
+        err.contains("--hpa-target") && err.contains("static"),
+        "{err}"
+    );
+    let err = base(&["--autoscale", "schedule"]);
+    assert!(err.contains("--schedule FILE"), "{err}");
+    let err = base(&["--autoscale", "hpa", "--autoscale-interval", "often"]);
+    assert!(
+        err.contains("--autoscale-interval") && err.contains("often"),
+        "{err}"
+    );
+    let err = base(&[
+        "--autoscale",
+        "reactive",
+        "--scale-up",
+        "1",
+        "--scale-down",
+        "2",
+    ]);
+    assert!(err.contains("below"), "{err}");
+    let err = base(&["--autoscale", "hpa", "--cold-start-gbs", "0"]);
+    assert!(err.contains("--cold-start-gbs"), "{err}");
+
+    let split = |extra: &[&str]| {
+        let mut args = ARENA.to_vec();
+        args.extend_from_slice(extra);
+        fails(args)
+    };
+    let err = split(&["--prefill-cluster", "A10G:1"]);
+    assert!(err.contains("--decode-cluster"), "{err}");
+    let err = split(&["--prefill-cluster", "A10G:1", "--decode-cluster", "L4:x"]);
+    assert!(
+        err.contains("--decode-cluster") && err.contains("GPU:COUNT"),
+        "{err}"
+    );
+    let err = split(&[
+        "--prefill-cluster",
+        "A10G:1",
+        "--decode-cluster",
+        "L4:1",
+        "--kv-link-gbs",
+        "-5",
+    ]);
+    assert!(err.contains("bandwidth"), "{err}");
+    let err = split(&[
+        "--prefill-cluster",
+        "A10G:1",
+        "--decode-cluster",
+        "L4:1",
+        "--batching",
+        "static",
+    ]);
+    assert!(err.contains("continuous or chunked"), "{err}");
+    let err = split(&[
+        "--prefill-cluster",
+        "A10G:1",
+        "--decode-cluster",
+        "L4:1",
+        "--cluster",
+        "L4:1",
+    ]);
+    assert!(err.contains("--cluster"), "{err}");
+}

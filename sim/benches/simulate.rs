@@ -68,3 +68,55 @@ fn arena_queue_policies(bencher: divan::Bencher, queue: &str) {
             simulate(&cluster, &config, None, stream, &mut NullSink, None).expect("simulates")
         });
 }
+
+/// The same stream under an HPA autoscaler starting from one replica of each type: the cost
+/// of evaluations, cold starts and a replica set that grows and shrinks.
+#[divan::bench]
+fn arena_autoscaled(bencher: divan::Bencher) {
+    let cluster = Cluster::build(
+        &parse_spec("L4:1,A10G:1,A100-80GB:1").expect("cluster spec"),
+        &Catalog::builtin(),
+        "Llama-2-7B",
+        &InstanceOptions::default(),
+        Some("melange-2024"),
+    )
+    .expect("cluster builds");
+    let requests = 20_000;
+    let stream = arena_stream(requests, 12.0);
+    let config = SimConfig {
+        autoscale: sim::AutoscaleConfig {
+            policy: sim::AutoscalePolicy::Hpa,
+            ..sim::AutoscaleConfig::default()
+        },
+        ..SimConfig::default()
+    };
+    bencher
+        .counter(divan::counter::ItemsCount::new(requests))
+        .with_inputs(|| stream.clone())
+        .bench_local_values(|stream| {
+            simulate(&cluster, &config, None, stream, &mut NullSink, None).expect("simulates")
+        });
+}
+
+/// The same stream on a prefill pool and a decode pool with KV transfers between them.
+#[divan::bench]
+fn arena_disaggregated(bencher: divan::Bencher) {
+    let cluster = Cluster::build_disaggregated(
+        &parse_spec("A10G:1").expect("prefill spec"),
+        &parse_spec("A100-80GB:2").expect("decode spec"),
+        &Catalog::builtin(),
+        "Llama-2-7B",
+        &InstanceOptions::default(),
+        Some("melange-2024"),
+    )
+    .expect("cluster builds");
+    let requests = 20_000;
+    let stream = arena_stream(requests, 12.0);
+    let config = SimConfig::default();
+    bencher
+        .counter(divan::counter::ItemsCount::new(requests))
+        .with_inputs(|| stream.clone())
+        .bench_local_values(|stream| {
+            simulate(&cluster, &config, None, stream, &mut NullSink, None).expect("simulates")
+        });
+}

@@ -1,9 +1,37 @@
-//! A cluster: replicas, each with its own instance type, priced under a named book.
+//! A cluster: replicas, each with its own instance type, priced under a named book. Replicas
+//! either serve whole requests (colocated) or, in a disaggregated cluster, one phase of them:
+//! a prefill pool computes prompts and hands their KV cache to a decode pool (Splitwise,
+//! DistServe).
 
 use std::sync::Arc;
 
 use gpu_models::{Catalog, Instance, InstanceOptions};
 use serde::Serialize;
+
+/// What a replica does with the requests routed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicaRole {
+    /// Prefill and decode on the same replica.
+    #[default]
+    Colocated,
+    /// Only prefills; each prompt's KV cache then moves to a decode replica.
+    Prefill,
+    /// Only decodes requests whose KV cache arrives from a prefill replica (and recomputes
+    /// its own preempted requests).
+    Decode,
+}
+
+impl ReplicaRole {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplicaRole::Colocated => "colocated",
+            ReplicaRole::Prefill => "prefill",
+            ReplicaRole::Decode => "decode",
+        }
+    }
+}
 
 /// One kind of replica in the cluster.
 #[derive(Debug, Clone)]
@@ -14,6 +42,8 @@ pub struct ReplicaType {
     pub instance: Arc<Instance>,
     /// $/hour of one replica (all its GPUs) under the cluster's price book.
     pub usd_per_hour: f64,
+    /// What its replicas do.
+    pub role: ReplicaRole,
 }
 
 /// Replicas and their types.
@@ -83,9 +113,53 @@ impl Cluster {
         options: &InstanceOptions,
         price_book: Option<&str>,
     ) -> Result<Self, String> {
+        let mut cluster = Self::empty(catalog, price_book)?;
+        cluster.add(entries, ReplicaRole::Colocated, catalog, model, options)?;
+        Ok(cluster)
+    }
+
+    /// Builds a disaggregated cluster: a prefill pool and a decode pool, whose GPU types may
+    /// differ. Both pools need replicas.
+    pub fn build_disaggregated(
+        prefill: &[ClusterEntry],
+        decode: &[ClusterEntry],
+        catalog: &Catalog,
+        model: &str,
+        options: &InstanceOptions,
+        price_book: Option<&str>,
+    ) -> Result<Self, String> {
+        for (pool, entries) in [("prefill", prefill), ("decode", decode)] {
+            if entries.iter().map(|e| e.count).sum::<u32>() == 0 {
+                return Err(format!("the {pool} pool has no replicas"));
+            }
+        }
+        let mut cluster = Self::empty(catalog, price_book)?;
+        cluster.add(prefill, ReplicaRole::Prefill, catalog, model, options)?;
+        cluster.add(decode, ReplicaRole::Decode, catalog, model, options)?;
+        Ok(cluster)
+    }
+
+    fn empty(catalog: &Catalog, price_book: Option<&str>) -> Result<Self, String> {
         let book = catalog.price_book(price_book).map_err(|e| e.to_string())?;
-        let mut types: Vec<ReplicaType> = Vec::new();
-        let mut replicas = Vec::new();
+        Ok(Self {
+            types: Vec::new(),
+            replicas: Vec::new(),
+            price_book: book.name.clone(),
+        })
+    }
+
+    /// Adds the replicas of `entries` in `role`; a (name, role) pair is one type.
+    fn add(
+        &mut self,
+        entries: &[ClusterEntry],
+        role: ReplicaRole,
+        catalog: &Catalog,
+        model: &str,
+        options: &InstanceOptions,
+    ) -> Result<(), String> {
+        let book = catalog
+            .price_book(Some(&self.price_book))
+            .map_err(|e| e.to_string())?;
         for entry in entries {
             let instance = Instance::from_catalog(catalog, model, &entry.gpu, entry.tp, options)
                 .map_err(|e| e.to_string())?
@@ -106,24 +180,31 @@ impl Cluster {
                     book.name, instance.gpu.name
                 )
             })?;
-            let type_index = match types.iter().position(|t| t.name == name) {
+            let type_index = match self
+                .types
+                .iter()
+                .position(|t| t.name == name && t.role == role)
+            {
                 Some(i) => i,
                 None => {
-                    types.push(ReplicaType {
+                    self.types.push(ReplicaType {
                         name,
                         instance: Arc::new(instance),
                         usd_per_hour,
+                        role,
                     });
-                    types.len() - 1
+                    self.types.len() - 1
                 }
             };
-            replicas.extend(std::iter::repeat_n(type_index as u32, entry.count as usize));
+            self.replicas
+                .extend(std::iter::repeat_n(type_index as u32, entry.count as usize));
         }
-        Ok(Self {
-            types,
-            replicas,
-            price_book: book.name.clone(),
-        })
+        Ok(())
+    }
+
+    /// Whether replicas take prefill and decode roles.
+    pub fn is_disaggregated(&self) -> bool {
+        self.types.iter().any(|t| t.role != ReplicaRole::Colocated)
     }
 
     /// Total $/hour of all replicas.
@@ -134,11 +215,25 @@ impl Cluster {
             .sum()
     }
 
-    /// Short description: `A10G:3,A100-80GB:2`.
+    /// Short description: `A10G:3,A100-80GB:2`; disaggregated:
+    /// `prefill H100-SXM:1 | decode A100-80GB:2`.
     pub fn describe(&self) -> String {
+        if !self.is_disaggregated() {
+            return self.describe_role(ReplicaRole::Colocated);
+        }
+        format!(
+            "prefill {} | decode {}",
+            self.describe_role(ReplicaRole::Prefill),
+            self.describe_role(ReplicaRole::Decode)
+        )
+    }
+
+    /// `TYPE:COUNT,...` of the types in `role`.
+    pub fn describe_role(&self, role: ReplicaRole) -> String {
         self.types
             .iter()
             .enumerate()
+            .filter(|(_, t)| t.role == role)
             .map(|(i, t)| {
                 let count = self.replicas.iter().filter(|&&r| r as usize == i).count();
                 format!("{}:{count}", t.name)

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::Cluster;
+use crate::metrics::ReplicaLife;
 use crate::replica::Replica;
 use crate::time::to_secs;
 
@@ -90,12 +91,13 @@ pub struct EnergyReport {
     pub types_without_tdp: Vec<String>,
 }
 
-/// Energy of one replica over `span_ns`: idle, prefill-heavy and decode-heavy joules.
-pub fn replica_energy_j(replica: &Replica, power: &PowerConfig, span_ns: u64) -> (f64, f64, f64) {
+/// Energy of one replica that lived `life_ns` (the run's span, or its billed life under
+/// autoscaling; a starting replica counts as idle): idle, prefill-heavy and decode-heavy joules.
+pub fn replica_energy_j(replica: &Replica, power: &PowerConfig, life_ns: u64) -> (f64, f64, f64) {
     let instance = &replica.instance;
     let watts = instance.gpu.tdp_w.max(0.0) * f64::from(instance.tp);
     let c = &replica.counters;
-    let idle_ns = span_ns.saturating_sub(c.busy_ns);
+    let idle_ns = life_ns.saturating_sub(c.busy_ns);
     (
         watts * power.idle_fraction * to_secs(idle_ns),
         watts * power.prefill_fraction * to_secs(c.prefill_heavy_ns),
@@ -103,10 +105,12 @@ pub fn replica_energy_j(replica: &Replica, power: &PowerConfig, span_ns: u64) ->
     )
 }
 
-/// The energy report of a run of `span_ns` whose completed requests produced `output_tokens`.
+/// The energy report of a run of `span_ns` whose replicas lived `lives` and whose completed
+/// requests produced `output_tokens`.
 pub fn report(
     cluster: &Cluster,
     replicas: &[Replica],
+    lives: &[ReplicaLife],
     power: &PowerConfig,
     span_ns: u64,
     completed: u64,
@@ -116,8 +120,8 @@ pub fn report(
         power: *power,
         ..EnergyReport::default()
     };
-    for replica in replicas {
-        let (idle, prefill, decode) = replica_energy_j(replica, power, span_ns);
+    for (replica, life) in replicas.iter().zip(lives) {
+        let (idle, prefill, decode) = replica_energy_j(replica, power, life.billed_ns(span_ns));
         out.idle_j += idle;
         out.prefill_j += prefill;
         out.decode_j += decode;

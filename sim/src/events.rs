@@ -15,20 +15,38 @@ pub enum EventKind {
         /// Replica index.
         replica: u32,
     },
+    /// A KV cache lands on its decode replica.
+    TransferDone {
+        /// Where the engine keeps the transfer (and its decode replica). One field only, so
+        /// events stay 24 bytes and the heap stays fast.
+        slot: u32,
+    },
+    /// A new replica has loaded the model and starts serving.
+    ReplicaReady {
+        /// Replica index.
+        replica: u32,
+    },
     /// The next request of the stream arrives.
     Arrival,
+    /// The autoscaler evaluates.
+    Autoscale,
     /// Record a time-series sample of every replica.
     Sample,
 }
 
 impl EventKind {
     /// Class rank at equal times: iterations finish first (so the router sees their effects),
-    /// then arrivals, then samples.
+    /// then KV transfers land and replicas become ready (so arrivals can use them), then
+    /// arrivals, then the autoscaler and samples observe the result.
     fn rank(self) -> (u8, u32) {
         match self {
             EventKind::IterationEnd { replica } => (0, replica),
-            EventKind::Arrival => (1, 0),
-            EventKind::Sample => (2, 0),
+            // Slots are taken in event order, so ties between transfers stay deterministic.
+            EventKind::TransferDone { slot } => (1, slot),
+            EventKind::ReplicaReady { replica } => (2, replica),
+            EventKind::Arrival => (3, 0),
+            EventKind::Autoscale => (4, 0),
+            EventKind::Sample => (5, 0),
         }
     }
 }
@@ -46,8 +64,13 @@ pub struct Event {
 
 impl Ord for Event {
     fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap and we want the earliest event on top.
-        (other.time, other.kind.rank(), other.seq).cmp(&(self.time, self.kind.rank(), self.seq))
+        // Reversed: BinaryHeap is a max-heap and we want the earliest event on top. The rank
+        // is only worked out for events at the same time.
+        other
+            .time
+            .cmp(&self.time)
+            .then_with(|| other.kind.rank().cmp(&self.kind.rank()))
+            .then_with(|| other.seq.cmp(&self.seq))
     }
 }
 
@@ -104,5 +127,43 @@ impl EventQueue {
     /// Whether no event is pending.
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_break_by_class_then_entity_and_events_stay_small() {
+        // The heap moves events around on every push and pop.
+        assert_eq!(std::mem::size_of::<Event>(), 24);
+        let mut queue = EventQueue::default();
+        for kind in [
+            EventKind::Sample,
+            EventKind::Autoscale,
+            EventKind::Arrival,
+            EventKind::ReplicaReady { replica: 1 },
+            EventKind::TransferDone { slot: 0 },
+            EventKind::IterationEnd { replica: 2 },
+            EventKind::IterationEnd { replica: 0 },
+        ] {
+            queue.push(5, kind);
+        }
+        queue.push(4, EventKind::Sample);
+        let order: Vec<EventKind> = std::iter::from_fn(|| queue.pop().map(|e| e.kind)).collect();
+        assert_eq!(
+            order,
+            [
+                EventKind::Sample,
+                EventKind::IterationEnd { replica: 0 },
+                EventKind::IterationEnd { replica: 2 },
+                EventKind::TransferDone { slot: 0 },
+                EventKind::ReplicaReady { replica: 1 },
+                EventKind::Arrival,
+                EventKind::Autoscale,
+                EventKind::Sample,
+            ]
+        );
     }
 }

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use workloads::BucketEdges;
 
-use crate::cluster::Cluster;
+use crate::autoscale::ScalingReport;
+use crate::cluster::{Cluster, ReplicaRole};
 use crate::config::SloTargets;
+use crate::disagg::DisaggReport;
 use crate::energy::EnergyReport;
 use crate::hist::{LogHistogram, Quantiles};
 use crate::replica::Replica;
@@ -61,6 +63,29 @@ pub struct SloReport {
     pub mean_norm_latency_met: Option<bool>,
 }
 
+/// When a replica was asked for (and billed from), became ready, began draining and stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplicaLife {
+    /// Billed from.
+    pub started_ns: Nanos,
+    /// Serving from (after its cold start).
+    pub ready_ns: Nanos,
+    /// Took no new requests from.
+    pub drain_ns: Option<Nanos>,
+    /// Billed until (none: until the end of the run).
+    pub stopped_ns: Option<Nanos>,
+}
+
+impl ReplicaLife {
+    /// Nanoseconds billed in a run that ended at `end`.
+    pub fn billed_ns(&self, end: Nanos) -> Nanos {
+        self.stopped_ns
+            .unwrap_or(end)
+            .min(end)
+            .saturating_sub(self.started_ns)
+    }
+}
+
 /// One replica's use.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReplicaReport {
@@ -68,9 +93,21 @@ pub struct ReplicaReport {
     pub replica: u32,
     /// Instance name.
     pub instance: String,
-    /// Fraction of the span spent in iterations.
+    /// Colocated, prefill or decode.
+    pub role: ReplicaRole,
+    /// Billed from, seconds (0 for the replicas the run starts with).
+    pub started_s: f64,
+    /// Serving from (after its cold start), seconds.
+    pub ready_s: f64,
+    /// Took no new requests from, seconds (none: never drained).
+    pub drain_s: Option<f64>,
+    /// Billed until, seconds (none: until the end of the run).
+    pub stopped_s: Option<f64>,
+    /// Seconds billed.
+    pub billed_s: f64,
+    /// Fraction of its billed life spent in iterations.
     pub busy_fraction: f64,
-    /// Time-average fraction of KV blocks in use.
+    /// Time-average fraction of KV blocks in use over its billed life.
     pub mean_kv_use: f64,
     /// Peak fraction of KV blocks in use.
     pub peak_kv_use: f64,
@@ -84,9 +121,9 @@ pub struct ReplicaReport {
     pub iterations: u64,
     /// Output tokens produced.
     pub output_tokens: u64,
-    /// Cost over the span, $.
+    /// Cost over its billed life, $.
     pub cost_usd: f64,
-    /// Energy of its GPUs over the span, joules.
+    /// Energy of its GPUs over its billed life, joules.
     pub energy_j: f64,
     /// Preemptions a queue policy asked for (SRPT, MLFQ), included in `preemptions`.
     pub policy_preemptions: u64,
@@ -97,7 +134,9 @@ pub struct ReplicaReport {
 pub struct TypeReport {
     /// Instance name.
     pub instance: String,
-    /// Replicas of this type.
+    /// Colocated, prefill or decode.
+    pub role: ReplicaRole,
+    /// Replicas of this type (every one that ran, under autoscaling).
     pub replicas: u32,
     /// Mean busy fraction of its replicas.
     pub busy_fraction: f64,
@@ -113,6 +152,8 @@ pub struct TypeReport {
     pub preemptions: u64,
     /// $/hour of all its replicas.
     pub usd_per_hour: f64,
+    /// $ over its replicas' billed lives.
+    pub billed_usd: f64,
     /// Energy of all its replicas over the span, joules.
     pub energy_j: f64,
 }
@@ -137,11 +178,15 @@ pub struct BucketReport {
 pub struct CostReport {
     /// Price book used.
     pub price_book: String,
-    /// $/hour of the whole cluster.
+    /// $/hour of the cluster as given (before any autoscaling).
     pub usd_per_hour: f64,
-    /// $ over the span.
+    /// $ of the cluster as given over the span: what the static fleet costs.
     pub total_usd: f64,
-    /// $ per million output tokens.
+    /// $ integrated over each replica's billed life (price per GPU-hour × GPUs per replica ×
+    /// hours from its start, cold start included, until it stopped or the run ended); the same
+    /// as `total_usd`, up to rounding, without autoscaling.
+    pub billed_usd: f64,
+    /// Billed $ per million output tokens.
     pub usd_per_million_output_tokens: f64,
 }
 
@@ -180,6 +225,10 @@ pub struct Summary {
     pub cost: CostReport,
     /// Energy, beside cost.
     pub energy: EnergyReport,
+    /// What the autoscaler did (none: a static cluster).
+    pub autoscale: Option<ScalingReport>,
+    /// KV transfers between the prefill and decode pools (none: a colocated cluster).
+    pub disaggregation: Option<DisaggReport>,
     /// Events processed (including iterations finished on the fast path).
     pub events: u64,
     /// Events that went through the event queue (the rest took the decode fast path).
@@ -305,13 +354,14 @@ impl MetricsAccumulator {
         }
     }
 
-    /// The summary at the end of a run of `span` over `replicas`.
+    /// The summary at the end of a run of `span` over `replicas`, which lived `lives`.
     #[allow(clippy::too_many_arguments)]
     pub fn finish(
         self,
         span: Nanos,
         cluster: &Cluster,
         replicas: &[Replica],
+        lives: &[ReplicaLife],
         router: &str,
         batching: &str,
         events: u64,
@@ -322,21 +372,29 @@ impl MetricsAccumulator {
         let hours = span_s / 3600.0;
         let replica_reports: Vec<ReplicaReport> = replicas
             .iter()
-            .map(|r| {
+            .zip(lives)
+            .map(|(r, life)| {
                 let c = &r.counters;
                 let (_, total) = r.kv_blocks();
                 let total = total.max(1) as f64;
                 let ty = &cluster.types[r.type_index as usize];
+                let billed = life.billed_ns(span);
                 ReplicaReport {
                     replica: r.index,
                     instance: ty.name.clone(),
-                    busy_fraction: if span > 0 {
-                        c.busy_ns as f64 / span as f64
+                    role: ty.role,
+                    started_s: to_secs(life.started_ns),
+                    ready_s: to_secs(life.ready_ns),
+                    drain_s: life.drain_ns.map(to_secs),
+                    stopped_s: life.stopped_ns.map(to_secs),
+                    billed_s: to_secs(billed),
+                    busy_fraction: if billed > 0 {
+                        c.busy_ns as f64 / billed as f64
                     } else {
                         0.0
                     },
-                    mean_kv_use: if span > 0 {
-                        c.kv_block_ns as f64 / span as f64 / total
+                    mean_kv_use: if billed > 0 {
+                        c.kv_block_ns as f64 / billed as f64 / total
                     } else {
                         0.0
                     },
@@ -346,7 +404,7 @@ impl MetricsAccumulator {
                     preemptions: c.preemptions,
                     iterations: c.iterations,
                     output_tokens: c.output_tokens,
-                    cost_usd: ty.usd_per_hour * hours,
+                    cost_usd: ty.usd_per_hour * to_secs(billed) / 3600.0,
                     energy_j: 0.0,
                     policy_preemptions: 0,
                 }
@@ -367,6 +425,7 @@ impl MetricsAccumulator {
                 let (completed, met) = self.per_type[i];
                 TypeReport {
                     instance: ty.name.clone(),
+                    role: ty.role,
                     replicas: mine.len() as u32,
                     busy_fraction: mine.iter().map(|r| r.busy_fraction).sum::<f64>() / n,
                     mean_kv_use: mine.iter().map(|r| r.mean_kv_use).sum::<f64>() / n,
@@ -379,6 +438,7 @@ impl MetricsAccumulator {
                     },
                     preemptions: mine.iter().map(|r| r.preemptions).sum(),
                     usd_per_hour: ty.usd_per_hour * mine.len() as f64,
+                    billed_usd: mine.iter().map(|r| r.cost_usd).sum(),
                     energy_j: 0.0,
                 }
             })
@@ -417,6 +477,7 @@ impl MetricsAccumulator {
         };
         let usd_per_hour = cluster.usd_per_hour();
         let total_usd = usd_per_hour * hours;
+        let billed_usd: f64 = replica_reports.iter().map(|r| r.cost_usd).sum();
         Summary {
             cluster: cluster.describe(),
             router: router.to_string(),
@@ -443,13 +504,16 @@ impl MetricsAccumulator {
                 price_book: cluster.price_book.clone(),
                 usd_per_hour,
                 total_usd,
+                billed_usd,
                 usd_per_million_output_tokens: if self.output_tokens > 0 {
-                    total_usd / self.output_tokens as f64 * 1e6
+                    billed_usd / self.output_tokens as f64 * 1e6
                 } else {
                     0.0
                 },
             },
             energy: EnergyReport::default(),
+            autoscale: None,
+            disaggregation: None,
             events,
             queue_events,
             iterations: replicas.iter().map(|r| r.counters.iterations).sum(),

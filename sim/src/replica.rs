@@ -8,6 +8,7 @@ use std::sync::Arc;
 use gpu_models::{BLOCK_TOKENS, BatchSummary, Instance};
 use workloads::Request;
 
+use crate::cluster::ReplicaRole;
 use crate::config::{BatchingMode, EngineConfig, PreemptionMode};
 use crate::queue::{QueuePolicy, StaticBatch};
 use crate::time::Nanos;
@@ -90,6 +91,16 @@ impl Seq {
         self.remaining_prefill()
     }
 
+    /// Tokens whose KV is in the cache (what a KV transfer moves).
+    pub fn kv_tokens(&self) -> u32 {
+        self.computed
+    }
+
+    /// KV blocks it holds on the GPU.
+    pub fn kv_blocks_held(&self) -> u32 {
+        self.blocks
+    }
+
     /// Counts `ns` more of service.
     pub(crate) fn add_service_ns(&mut self, ns: Nanos) {
         self.service_ns += ns;
@@ -113,6 +124,51 @@ impl Seq {
 #[inline]
 fn blocks_for(tokens: u32) -> u32 {
     tokens.div_ceil(BLOCK_TOKENS)
+}
+
+/// A prefilled request on its way from a prefill replica to a decode replica.
+#[derive(Debug, Clone)]
+pub struct KvTransfer {
+    /// The request, its prompt in the cache and its first token produced.
+    pub seq: Seq,
+    /// The prefill replica that holds its KV blocks until the transfer lands.
+    pub source: u32,
+    /// Blocks held there.
+    pub source_blocks: u32,
+    /// When its prefill finished.
+    pub prefilled_ns: Nanos,
+}
+
+/// Longest request (prompt + output tokens) an instance can ever serve under `config`.
+pub fn max_request_tokens(instance: &Instance, config: &EngineConfig) -> u64 {
+    let watermark = watermark_blocks(config, instance.kv_blocks);
+    request_limit(
+        instance.kv_blocks,
+        watermark,
+        instance.max_model_len,
+        config.token_budget(instance.max_model_len),
+        config.batching,
+    )
+}
+
+fn watermark_blocks(config: &EngineConfig, kv_total: u64) -> u64 {
+    (config.watermark * kv_total as f64).ceil() as u64
+}
+
+fn request_limit(
+    kv_total: u64,
+    watermark_blocks: u64,
+    max_model_len: u32,
+    token_budget: u32,
+    batching: BatchingMode,
+) -> u64 {
+    let kv = (kv_total.saturating_sub(watermark_blocks)) * u64::from(BLOCK_TOKENS);
+    let mut limit = kv.min(u64::from(max_model_len));
+    if batching != BatchingMode::Chunked {
+        // Whole prompts (and recomputed prompt + output) go through one iteration.
+        limit = limit.min(u64::from(token_budget));
+    }
+    limit
 }
 
 /// A request that left the replica in the iteration that just ended.
@@ -229,6 +285,18 @@ pub struct Replica {
     kv_changed_ns: Nanos,
     /// Counters for metrics.
     pub counters: ReplicaCounters,
+    role: ReplicaRole,
+    /// Prefill role: requests whose prefill finished in the last iteration, for the engine
+    /// to send on.
+    prefilled: Vec<Seq>,
+    /// Prefill role: KV blocks of prefilled requests whose cache has not left yet.
+    held_blocks: u64,
+    /// Decode role: prefilled requests waiting for KV blocks here, in arrival order.
+    transfers: VecDeque<KvTransfer>,
+    /// KV tokens of the waiting transfers.
+    transfer_tokens: u64,
+    /// Decode role: transfers with blocks reserved here, still on the link.
+    incoming: u32,
 }
 
 impl std::fmt::Debug for Replica {
@@ -253,7 +321,7 @@ impl Replica {
         queue: Box<dyn QueuePolicy>,
     ) -> Self {
         let kv_total = instance.kv_blocks;
-        let watermark_blocks = (config.watermark * kv_total as f64).ceil() as u64;
+        let watermark_blocks = watermark_blocks(config, kv_total);
         let token_budget = config.token_budget(instance.max_model_len);
         let block_bytes_per_gpu =
             instance.model.kv_bytes_per_token() * f64::from(BLOCK_TOKENS) / f64::from(instance.tp);
@@ -274,32 +342,118 @@ impl Replica {
             iteration: None,
             kv_changed_ns: 0,
             counters: ReplicaCounters::default(),
+            role: ReplicaRole::Colocated,
+            prefilled: Vec::new(),
+            held_blocks: 0,
+            transfers: VecDeque::new(),
+            transfer_tokens: 0,
+            incoming: 0,
         }
+    }
+
+    /// The same replica in `role`.
+    pub fn with_role(mut self, role: ReplicaRole) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// What the replica does.
+    pub fn role(&self) -> ReplicaRole {
+        self.role
     }
 
     /// Longest request (prompt + output) this replica can ever serve.
     pub fn max_request_tokens(&self) -> u64 {
-        let kv = (self.kv_total.saturating_sub(self.watermark_blocks)) * u64::from(BLOCK_TOKENS);
-        let mut limit = kv.min(u64::from(self.instance.max_model_len));
-        if self.config.batching != BatchingMode::Chunked {
-            // Whole prompts (and recomputed prompt + output) go through one iteration.
-            limit = limit.min(u64::from(self.token_budget));
-        }
-        limit
+        request_limit(
+            self.kv_total,
+            self.watermark_blocks,
+            self.instance.max_model_len,
+            self.token_budget,
+            self.config.batching,
+        )
     }
 
-    /// What a router sees.
+    /// What a router sees. Transfers waiting for blocks count as waiting (their KV tokens as
+    /// queued tokens), transfers on the link as running.
     pub fn status(&self) -> ReplicaStatus {
         ReplicaStatus {
             index: self.index,
             type_index: self.type_index,
-            waiting: (self.waiting.len() + self.swapped.len()) as u32,
-            running: self.running.len() as u32,
-            queued_prompt_tokens: self.waiting_tokens,
+            waiting: (self.waiting.len() + self.swapped.len() + self.transfers.len()) as u32,
+            running: self.running.len() as u32 + self.incoming,
+            queued_prompt_tokens: self.waiting_tokens + self.transfer_tokens,
             kv_blocks_used: self.kv_used,
             kv_blocks_total: self.kv_total,
             max_request_tokens: self.max_request_tokens(),
         }
+    }
+
+    /// Nanoseconds spent in iterations up to `now`, counting the running one's elapsed part.
+    pub fn busy_ns_at(&self, now: Nanos) -> u64 {
+        let running = self.iteration.map_or(0, |it| {
+            now.clamp(it.start_ns, it.end_ns)
+                .saturating_sub(it.start_ns)
+        });
+        self.counters.busy_ns + running
+    }
+
+    /// Moves the requests whose prefill finished in the last iteration (prefill role) into
+    /// `out`; their KV blocks stay held here until [`Replica::release_held`].
+    pub fn take_prefilled(&mut self, out: &mut Vec<Seq>) {
+        out.append(&mut self.prefilled);
+    }
+
+    /// Frees `blocks` KV blocks held for a prefilled request whose cache has left.
+    pub fn release_held(&mut self, now: Nanos, blocks: u32) {
+        let blocks = u64::from(blocks);
+        debug_assert!(blocks <= self.held_blocks, "releasing blocks never held");
+        self.held_blocks -= blocks;
+        let used = self.kv_used - blocks;
+        self.set_kv_used(now, used);
+    }
+
+    /// Queues a prefilled request whose KV cache must find blocks here (decode role).
+    pub fn push_transfer(&mut self, transfer: KvTransfer) {
+        self.counters.routed += 1;
+        self.transfer_tokens += u64::from(transfer.seq.kv_tokens());
+        self.transfers.push_back(transfer);
+    }
+
+    /// Reserves KV blocks for waiting transfers, in arrival order, while they fit beside the
+    /// watermark and the batch has room; the ones that got blocks go to `out`, ready to move.
+    pub fn reserve_transfers(&mut self, now: Nanos, out: &mut Vec<KvTransfer>) {
+        while let Some(front) = self.transfers.front() {
+            let need = u64::from(blocks_for(front.seq.kv_tokens()));
+            let seats = self.running.len() as u32 + self.incoming;
+            if seats >= self.config.max_num_seqs || !self.admissible(need) {
+                break;
+            }
+            let mut transfer = self.transfers.pop_front().expect("front exists");
+            self.transfer_tokens -= u64::from(transfer.seq.kv_tokens());
+            let used = self.kv_used + need;
+            self.set_kv_used(now, used);
+            transfer.seq.blocks = need as u32;
+            self.incoming += 1;
+            out.push(transfer);
+        }
+    }
+
+    /// A transfer reserved here has landed: the request joins the running batch, decoding.
+    pub fn accept_transfer(&mut self, seq: Seq) {
+        debug_assert!(self.incoming > 0, "a transfer landed without a reservation");
+        debug_assert!(seq.in_decode());
+        self.incoming -= 1;
+        self.running.push(seq);
+    }
+
+    /// Prefilled requests waiting here for KV blocks (decode role).
+    pub fn transfers_waiting(&self) -> usize {
+        self.transfers.len()
+    }
+
+    /// Whether nothing runs, waits, or holds blocks here: a draining replica may stop.
+    pub fn is_empty(&self) -> bool {
+        self.iteration.is_none() && self.in_flight() == 0 && self.held_blocks == 0
     }
 
     /// Whether an iteration is in progress.
@@ -307,9 +461,13 @@ impl Replica {
         self.iteration.is_some()
     }
 
-    /// Requests waiting, running and swapped out.
+    /// Requests waiting (transfers waiting for blocks included), running and swapped out.
     pub fn queue_lengths(&self) -> (usize, usize, usize) {
-        (self.waiting.len(), self.running.len(), self.swapped.len())
+        (
+            self.waiting.len() + self.transfers.len(),
+            self.running.len(),
+            self.swapped.len(),
+        )
     }
 
     /// KV blocks in use and in total.
@@ -317,19 +475,26 @@ impl Replica {
         (self.kv_used, self.kv_total)
     }
 
-    /// Sequences in flight here (waiting, running, swapped).
+    /// Sequences in flight here (waiting, running, swapped, transfers waiting or on the link).
     pub fn in_flight(&self) -> usize {
-        self.waiting.len() + self.running.len() + self.swapped.len()
+        self.waiting.len()
+            + self.running.len()
+            + self.swapped.len()
+            + self.transfers.len()
+            + self.incoming as usize
     }
 
-    /// Removes every request still inside (waiting, running, swapped), for end-of-run records.
+    /// Removes every request still inside (waiting, running, swapped, transfers waiting for
+    /// blocks), for end-of-run records; transfers on the link are the engine's.
     pub fn drain_in_flight(&mut self) -> Vec<Seq> {
         let mut out: Vec<Seq> = self.running.drain(..).filter(|s| !s.padding).collect();
         out.extend(self.swapped.drain(..));
         while let Some(seq) = self.waiting.pop() {
             out.push(seq);
         }
+        out.extend(self.transfers.drain(..).map(|t| t.seq));
         self.waiting_tokens = 0;
+        self.transfer_tokens = 0;
         out
     }
 
@@ -811,6 +976,8 @@ impl Replica {
         let static_mode = self.config.batching == BatchingMode::Static;
         let mut freed = 0u64;
         let mut produced = 0u64;
+        // Prefill role: a request leaves once its prompt is computed and its first token out.
+        let hands_off = self.role == ReplicaRole::Prefill;
         let mut i = 0;
         while i < self.running.len() {
             let seq = &mut self.running[i];
@@ -850,6 +1017,12 @@ impl Replica {
                         completion_ns: now,
                     });
                 }
+            } else if hands_off && !was_decode && seq.generated == 1 && seq.in_decode() {
+                // Its prompt is in the cache and its first token out: it leaves for a decode
+                // replica, and its blocks stay held until the KV cache has moved.
+                let seq = self.running.remove(i);
+                self.held_blocks += u64::from(seq.blocks);
+                self.prefilled.push(seq);
             } else {
                 i += 1;
             }

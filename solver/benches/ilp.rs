@@ -69,7 +69,7 @@ fn synthetic(types: usize, rate: f64, seed: u64) -> PlanProblem {
 fn options(formulation: Formulation) -> SolveOptions {
     SolveOptions {
         formulation,
-        time_limit: None,
+        ..SolveOptions::default()
     }
 }
 

@@ -1,4 +1,5 @@
-//! The integer programs (Mélange's and the compact one) and their solution by good_lp + microlp.
+//! The integer programs (Mélange's and the compact one), solved by good_lp + microlp or, for the
+//! compact program, by medley's own branch and bound ([`crate::branch_bound`]).
 //!
 //! Both programs choose integer instance counts `n_t` and send each of the `k` equal slices of every
 //! bucket's rate to one type. Mélange uses a binary `x[b,s,t]` per slice; the compact program uses
@@ -14,8 +15,9 @@ use good_lp::{
     WithInitialSolution, WithTimeLimit, variable,
 };
 
+use crate::branch_bound::solve_branch_and_bound;
 use crate::error::PlanError;
-use crate::problem::{Formulation, GpuType, SolveOptions};
+use crate::problem::{Backend, Formulation, GpuType, SolveOptions};
 
 /// One class's demand in one scenario: planned req/s per bucket and `capacity[type][bucket]`.
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ pub(crate) struct Demand<'a> {
 pub(crate) struct CoreSolution {
     pub instances: Vec<u32>,
     pub slices: Vec<Vec<Vec<Vec<u32>>>>,
+    /// Branch-and-bound nodes solved (`None` from microlp, which does not say).
+    pub search_nodes: Option<u64>,
 }
 
 /// Load one slice of `rate` puts on one instance of a type of `capacity`, in instances.
@@ -39,7 +43,7 @@ fn slice_load(rate: f64, slice_factor: u32, capacity: f64) -> f64 {
 }
 
 /// Whether type `t` may take traffic of this bucket at all.
-fn can_serve(gpu: &GpuType, capacity: f64) -> bool {
+pub(crate) fn can_serve(gpu: &GpuType, capacity: f64) -> bool {
     capacity > 0.0 && gpu.max_instances != Some(0)
 }
 
@@ -93,7 +97,7 @@ fn check_buckets(types: &[GpuType], scenarios: &[Vec<Demand<'_>>]) -> Result<(),
 
 /// Cheapest-per-unit-of-work greedy: every bucket wholly on the type with least `cost / capacity`.
 /// Gives a feasible incumbent (unless caps bite) to seed the search and bound the counts.
-fn greedy(
+pub(crate) fn greedy(
     types: &[GpuType],
     scenarios: &[Vec<Demand<'_>>],
     slice_factor: u32,
@@ -137,7 +141,11 @@ fn greedy(
         .iter()
         .zip(&instances)
         .all(|(gpu, &n)| gpu.max_instances.is_none_or(|cap| n <= cap));
-    within_caps.then_some(CoreSolution { instances, slices })
+    within_caps.then_some(CoreSolution {
+        instances,
+        slices,
+        search_nodes: None,
+    })
 }
 
 /// Upper bound on `n_t` that keeps at least one optimal solution: no more than the load of every
@@ -182,9 +190,31 @@ pub(crate) fn solve_core(
     options: &SolveOptions,
 ) -> Result<CoreSolution, PlanError> {
     check_buckets(types, scenarios)?;
-    match solve_program(types, scenarios, slice_factor, options)? {
+    match solve_with_backend(types, scenarios, slice_factor, options)? {
         Some(solution) => Ok(solution),
         None => Err(diagnose_infeasible(types, scenarios, slice_factor, options)),
+    }
+}
+
+/// Runs the solver `options` asks for; `Ok(None)` when the program is infeasible.
+fn solve_with_backend(
+    types: &[GpuType],
+    scenarios: &[Vec<Demand<'_>>],
+    slice_factor: u32,
+    options: &SolveOptions,
+) -> Result<Option<CoreSolution>, PlanError> {
+    match options.backend.resolve(options.formulation)? {
+        Backend::BranchAndBound => {
+            Ok(
+                solve_branch_and_bound(types, scenarios, slice_factor, options.time_limit)?.map(
+                    |(mut solution, stats)| {
+                        solution.search_nodes = Some(stats.nodes);
+                        solution
+                    },
+                ),
+            )
+        }
+        Backend::Microlp | Backend::Auto => solve_program(types, scenarios, slice_factor, options),
     }
 }
 
@@ -212,7 +242,7 @@ fn diagnose_infeasible(
             ..gpu.clone()
         })
         .collect();
-    let uncapped = solve_program(&uncapped_types, scenarios, slice_factor, options)
+    let uncapped = solve_with_backend(&uncapped_types, scenarios, slice_factor, options)
         .ok()
         .flatten()
         .map(|solution| {
@@ -398,7 +428,11 @@ fn solve_program(
         let units = solution.value(assign.variable).round().max(0.0) as u32;
         slices[assign.scenario][assign.class][assign.bucket][assign.gpu] += units;
     }
-    Ok(Some(CoreSolution { instances, slices }))
+    Ok(Some(CoreSolution {
+        instances,
+        slices,
+        search_nodes: None,
+    }))
 }
 
 /// Maps the greedy solution onto the program's variables.

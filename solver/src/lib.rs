@@ -6,8 +6,10 @@
 //! as plain input; [`profile`] measures them by load-testing the simulator.
 
 pub mod baseline;
+mod branch_bound;
 pub mod error;
 mod ilp;
+mod lp;
 pub mod melange;
 pub mod plan;
 pub mod problem;
@@ -21,8 +23,11 @@ pub use melange::{
     GpuInfo, MelangeConfig, MelangeGpu, MelangeOutput, MelangeOverrides, plan_melange_file,
     read_gpu_info, write_gpu_info,
 };
-pub use plan::{BucketAssignment, ClassAssignment, Plan, SliceShare, TypeAllocation, solve};
-pub use problem::{Formulation, GpuType, PlanProblem, SolveOptions, WorkloadClass};
+pub use plan::{
+    BucketAssignment, ClassAssignment, Plan, SliceShare, TimedPlan, TypeAllocation, solve,
+    solve_timed,
+};
+pub use problem::{Backend, Formulation, GpuType, PlanProblem, SolveOptions, WorkloadClass};
 pub use profile::{
     BucketLengths, CellProfile, CellStatus, LatencySamples, ProfileError, ProfileProgress,
     ProfileRequest, ProfileRunStats, ProfileSet, ProfileSettings, ProfileSlo, ProfileTarget,

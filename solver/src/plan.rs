@@ -1,4 +1,5 @@
-//! Solving a [`PlanProblem`] into a [`Plan`]: counts, slice assignment, loads, baselines, timing.
+//! Solving a [`PlanProblem`] into a [`Plan`]: counts, slice assignment, loads, baselines; and
+//! [`solve_timed`], which adds the wall-clock solve time kept out of the plan itself.
 
 use std::fmt;
 use std::time::Instant;
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::baseline::{Baseline, BaselineOutcome, single_type_baselines};
 use crate::error::PlanError;
 use crate::ilp::{CoreSolution, Demand, solve_core};
-use crate::problem::{Formulation, GpuType, PlanProblem, SolveOptions};
+use crate::problem::{Backend, Formulation, GpuType, PlanProblem, SolveOptions};
 
 /// Slack allowed between a type's recomputed load and its count before the solution is rejected.
 const LOAD_CHECK_TOLERANCE: f64 = 1e-6;
@@ -65,11 +66,16 @@ pub struct ClassAssignment {
     pub buckets: Vec<BucketAssignment>,
 }
 
-/// An optimal GPU mix.
+/// An optimal GPU mix. Everything in it follows from the problem and options alone, so equal
+/// inputs give byte-identical serialisations; the solve time lives in [`TimedPlan`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// The integer program solved.
     pub formulation: Formulation,
+    /// The solver that proved the optimum (never `auto`).
+    pub backend: Backend,
+    /// Branch-and-bound nodes solved (`None` with microlp, which does not report them).
+    pub search_nodes: Option<u64>,
     /// Slices per bucket.
     pub slice_factor: u32,
     /// Extra rate fraction provisioned for.
@@ -86,7 +92,17 @@ pub struct Plan {
     pub classes: Vec<ClassAssignment>,
     /// Single-type fleets and the mix's savings against each.
     pub baselines: Vec<Baseline>,
-    /// Wall-clock seconds to build and solve the program (varies run to run).
+}
+
+/// A plan and the wall-clock time its solve took. The time varies run to run, so it is kept out
+/// of [`Plan`]: write `timed.plan` to deterministic result files, show `solve_seconds` to people.
+/// Serialises as the plan's fields plus `solve_seconds`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedPlan {
+    /// The plan.
+    #[serde(flatten)]
+    pub plan: Plan,
+    /// Wall-clock seconds to build and solve the program.
     pub solve_seconds: f64,
 }
 
@@ -117,7 +133,6 @@ pub(crate) fn demands(problem: &PlanProblem) -> Vec<Demand<'_>> {
 /// Solves the GPU-mix program to proven optimality and reports the mix against single-type fleets.
 pub fn solve(problem: &PlanProblem, options: &SolveOptions) -> Result<Plan, PlanError> {
     problem.validate()?;
-    let start = Instant::now();
     let scenario = demands(problem);
     let core = solve_core(
         &problem.gpu_types,
@@ -125,15 +140,17 @@ pub fn solve(problem: &PlanProblem, options: &SolveOptions) -> Result<Plan, Plan
         problem.slice_factor,
         options,
     )?;
-    let solve_seconds = start.elapsed().as_secs_f64();
-    build_plan(
-        problem,
-        &scenario,
-        &core,
-        0,
-        options.formulation,
-        solve_seconds,
-    )
+    build_plan(problem, &scenario, &core, 0, options)
+}
+
+/// [`solve`], also measuring the wall-clock time of the whole solve.
+pub fn solve_timed(problem: &PlanProblem, options: &SolveOptions) -> Result<TimedPlan, PlanError> {
+    let start = Instant::now();
+    let plan = solve(problem, options)?;
+    Ok(TimedPlan {
+        plan,
+        solve_seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Hourly cost of `instances` of `types`.
@@ -151,8 +168,7 @@ pub(crate) fn build_plan(
     scenario: &[Demand<'_>],
     core: &CoreSolution,
     scenario_index: usize,
-    formulation: Formulation,
-    solve_seconds: f64,
+    options: &SolveOptions,
 ) -> Result<Plan, PlanError> {
     let types = &problem.gpu_types;
     let slice_factor = problem.slice_factor;
@@ -220,7 +236,9 @@ pub(crate) fn build_plan(
     }
     let hourly_cost = fleet_cost(types, &core.instances);
     Ok(Plan {
-        formulation,
+        formulation: options.formulation,
+        backend: options.backend.resolve(options.formulation)?,
+        search_nodes: core.search_nodes,
         slice_factor,
         headroom: problem.headroom,
         hourly_cost,
@@ -229,7 +247,6 @@ pub(crate) fn build_plan(
         allocations,
         classes,
         baselines: single_type_baselines(problem, hourly_cost),
-        solve_seconds,
     })
 }
 
@@ -241,14 +258,16 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "GPU mix: ${:.2}/h, {} instances, {} GPUs ({} formulation, slice factor {}, headroom {:.1}%, solved in {:.1} ms)",
+            "GPU mix: ${:.2}/h, {} instances, {} GPUs ({} formulation by {}{}, slice factor {}, headroom {:.1}%)",
             self.hourly_cost,
             self.total_instances,
             self.total_gpus,
             self.formulation,
+            self.backend,
+            self.search_nodes
+                .map_or_else(String::new, |nodes| format!(" in {nodes} nodes")),
             self.slice_factor,
             self.headroom * 100.0,
-            self.solve_seconds * 1e3
         )?;
         let name_width = self
             .allocations
@@ -344,5 +363,16 @@ impl fmt::Display for Plan {
             }
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for TimedPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.plan)?;
+        writeln!(
+            f,
+            "\nsolved in {:.1} ms (wall clock)",
+            self.solve_seconds * 1e3
+        )
     }
 }

@@ -113,12 +113,84 @@ impl FromStr for Formulation {
     }
 }
 
-/// How to solve: which program, and an optional time limit (hitting it is an error: optimality must be proven).
+/// Which solver runs the integer program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// Branch and bound for the compact program, microlp for Mélange's.
+    #[default]
+    Auto,
+    /// medley's own exact branch and bound (compact program only): LP bounds from a dual simplex.
+    BranchAndBound,
+    /// good_lp's pure-Rust microlp MIP solver (either program).
+    Microlp,
+}
+
+impl Backend {
+    /// The solver `Auto` stands for with `formulation`; an error for a pairing that cannot run.
+    pub fn resolve(self, formulation: Formulation) -> Result<Self, PlanError> {
+        match (self, formulation) {
+            (Self::Auto, Formulation::Compact) => Ok(Self::BranchAndBound),
+            (Self::Auto, Formulation::Melange) => Ok(Self::Microlp),
+            (Self::BranchAndBound, Formulation::Melange) => Err(PlanError::InvalidInput {
+                location: "backend".to_string(),
+                message: "branch-and-bound solves the compact program only; use microlp (or auto) \
+                          for Mélange's formulation"
+                    .to_string(),
+            }),
+            (backend, _) => Ok(backend),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => write!(f, "auto"),
+            Self::BranchAndBound => write!(f, "branch-and-bound"),
+            Self::Microlp => write!(f, "microlp"),
+        }
+    }
+}
+
+/// An unknown backend name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownBackend(pub String);
+
+impl fmt::Display for UnknownBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown backend \"{}\"; expected auto, branch-and-bound (bnb) or microlp",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownBackend {}
+
+impl FromStr for Backend {
+    type Err = UnknownBackend;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "branch-and-bound" | "bnb" => Ok(Self::BranchAndBound),
+            "microlp" => Ok(Self::Microlp),
+            other => Err(UnknownBackend(other.to_string())),
+        }
+    }
+}
+
+/// How to solve: which program, which solver, and an optional time limit (hitting it is an error
+/// that states the remaining gap: a plan is only returned with optimality proven).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SolveOptions {
     /// The integer program.
     pub formulation: Formulation,
-    /// Wall-clock limit for the ILP solver; `None` for none.
+    /// The solver.
+    pub backend: Backend,
+    /// Wall-clock limit for the solver; `None` for none.
     pub time_limit: Option<Duration>,
 }
 

@@ -1,7 +1,6 @@
 //! Time-varying workloads: one plan per time window, against one static fleet sized for the peak.
 
 use std::fmt;
-use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -71,8 +70,6 @@ pub struct Schedule {
     pub peak_cost: f64,
     /// `(peak_cost − schedule_cost) / peak_cost`; `None` when the peak costs nothing.
     pub savings_vs_peak: Option<f64>,
-    /// Wall-clock seconds for all the programs (varies run to run).
-    pub solve_seconds: f64,
 }
 
 /// The problem for one window: the single class's rate and mix replaced.
@@ -110,7 +107,6 @@ pub fn plan_schedule(
     if windows.is_empty() {
         return Err(PlanError::NoWindows);
     }
-    let start = Instant::now();
     let window_problems = windows
         .iter()
         .map(|window| window_problem(problem, window))
@@ -169,7 +165,6 @@ pub fn plan_schedule(
         peak_hourly_cost,
         peak_cost,
         savings_vs_peak: savings(peak_cost, schedule_cost),
-        solve_seconds: start.elapsed().as_secs_f64(),
     })
 }
 

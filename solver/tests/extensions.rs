@@ -37,7 +37,7 @@ fn cap_forces_the_dearer_type() {
             &problem,
             &SolveOptions {
                 formulation,
-                time_limit: None,
+                ..SolveOptions::default()
             },
         )
         .unwrap();
@@ -192,7 +192,7 @@ fn slo_classes_share_the_fleet() {
         &both,
         &SolveOptions {
             formulation: Formulation::Melange,
-            time_limit: None,
+            ..SolveOptions::default()
         },
     )
     .unwrap()

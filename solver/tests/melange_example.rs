@@ -16,7 +16,7 @@ fn fixture() -> PathBuf {
 fn options(formulation: Formulation) -> SolveOptions {
     SolveOptions {
         formulation,
-        time_limit: None,
+        ..SolveOptions::default()
     }
 }
 

@@ -10,7 +10,7 @@ use solver::{
 fn options(formulation: Formulation) -> SolveOptions {
     SolveOptions {
         formulation,
-        time_limit: None,
+        ..SolveOptions::default()
     }
 }
 

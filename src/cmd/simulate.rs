@@ -1,11 +1,13 @@
 //! `medley simulate`: replay a request stream against a mixed-GPU cluster.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use gpu_models::Catalog;
 use sim::{
-    AssignmentTable, CapacityTable, Cluster, PredictorKind, SimConfig, Summary, parse_spec,
+    AssignmentTable, AutoscaleConfig, AutoscalePolicy, CapacityTable, Cluster, KvLink,
+    PredictorKind, ScaleLimits, ScaleMetric, ScheduleWindow, SimConfig, Summary, parse_spec,
     simulate,
 };
 
@@ -21,8 +23,16 @@ pub struct SimulateArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Replicas per GPU type: `A10G:3,A100-80GB:2` (add `:tp4` for 4-GPU replicas).
-    #[arg(long)]
-    pub cluster: String,
+    #[arg(
+        long,
+        required_unless_present_all = ["prefill_cluster", "decode_cluster"],
+        conflicts_with_all = ["prefill_cluster", "decode_cluster"]
+    )]
+    pub cluster: Option<String>,
+    #[command(flatten)]
+    pub disaggregation: DisaggregationArgs,
+    #[command(flatten)]
+    pub autoscale: AutoscaleArgs,
     /// Router: round-robin, random, least-outstanding, least-tokens, power-of-two, melange,
     /// session-sticky, kv-aware, size-aware, solver-proportional.
     #[arg(long, default_value = "least-outstanding")]
@@ -62,6 +72,306 @@ pub struct SimulateArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Prefill/decode disaggregation (Splitwise, DistServe).
+#[derive(Debug, Args)]
+pub struct DisaggregationArgs {
+    /// Prefill pool of a disaggregated cluster, e.g. `H100-SXM:1`: its replicas only prefill,
+    /// then move each prompt's KV cache to the decode pool (TTFT ends at prefill).
+    #[arg(long, requires = "decode_cluster")]
+    pub prefill_cluster: Option<String>,
+    /// Decode pool of a disaggregated cluster, e.g. `A100-80GB:2` (picked by --router).
+    #[arg(long, requires = "prefill_cluster")]
+    pub decode_cluster: Option<String>,
+    /// Bandwidth of the link KV caches cross, gigabytes per second.
+    #[arg(long, default_value_t = KvLink::default().bandwidth_gbs, allow_negative_numbers = true)]
+    pub kv_link_gbs: f64,
+    /// Latency added to every KV transfer, e.g. `1ms`.
+    #[arg(long, default_value = "1ms")]
+    pub kv_link_latency: String,
+}
+
+/// Autoscaling.
+#[derive(Debug, Args)]
+pub struct AutoscaleArgs {
+    /// Autoscaling policy: static, reactive (thresholds with a cooldown), hpa (Kubernetes:
+    /// ceil(current x metric / target), 10% tolerance) or schedule (--schedule FILE).
+    #[arg(long, default_value = "static")]
+    pub autoscale: String,
+    /// What reactive and hpa measure per replica: queue (waiting requests), outstanding
+    /// (waiting + running), utilization (busy fraction of the interval), kv (KV-cache use).
+    #[arg(long, default_value = "outstanding")]
+    pub scale_metric: String,
+    /// Time between autoscaler evaluations (reactive, hpa) [default: 15s].
+    #[arg(long)]
+    pub autoscale_interval: Option<String>,
+    /// Reactive: add replicas when a type's mean metric exceeds this [default per metric:
+    /// queue 2, outstanding 48, utilization 0.9, kv 0.8].
+    #[arg(long, allow_negative_numbers = true)]
+    pub scale_up: Option<f64>,
+    /// Reactive: remove replicas when a type's mean metric falls below this [default per
+    /// metric: queue 0.1, outstanding 16, utilization 0.5, kv 0.3].
+    #[arg(long, allow_negative_numbers = true)]
+    pub scale_down: Option<f64>,
+    /// Reactive: wait after a type changes; hpa: scale-down stabilisation window [default: 60s].
+    #[arg(long)]
+    pub cooldown: Option<String>,
+    /// HPA: target metric per replica [default per metric: queue 1, outstanding 32,
+    /// utilization 0.7, kv 0.6].
+    #[arg(long, allow_negative_numbers = true)]
+    pub hpa_target: Option<f64>,
+    /// Schedule of replica counts per window: TOML (`[[window]]` tables with `start` and
+    /// TYPE = COUNT keys) or CSV (header `start,TYPE,...`; one row per window).
+    #[arg(long, value_name = "FILE")]
+    pub schedule: Option<PathBuf>,
+    /// Apply each schedule window this early, so its new replicas are warm when it starts.
+    #[arg(long, default_value = "0s")]
+    pub schedule_lead: String,
+    /// Fewest and most replicas per type: `A10G=1:8,L4=0:4` [default: min 1 (reactive, hpa)
+    /// or 0 (schedule), max 64].
+    #[arg(long)]
+    pub scale_limits: Option<String>,
+    /// Bandwidth at which a new replica loads the model weights, GB/s: cold start = weight
+    /// bytes / this (billed while starting).
+    #[arg(long, default_value_t = AutoscaleConfig::default().load_gbs, allow_negative_numbers = true)]
+    pub cold_start_gbs: f64,
+}
+
+fn duration(flag: &str, text: &str) -> Result<f64, String> {
+    sim::parse_duration_s(text).ok_or_else(|| {
+        format!("{flag}: expected a duration like 500ms, 30s or 10m, found '{text}'")
+    })
+}
+
+impl DisaggregationArgs {
+    /// The KV link.
+    pub fn link(&self) -> Result<KvLink, String> {
+        let link = KvLink {
+            bandwidth_gbs: self.kv_link_gbs,
+            latency_s: duration("--kv-link-latency", &self.kv_link_latency)?,
+        };
+        link.validate().map_err(|e| format!("--kv-link-gbs: {e}"))?;
+        Ok(link)
+    }
+}
+
+impl AutoscaleArgs {
+    /// The autoscaler settings.
+    pub fn config(&self) -> Result<AutoscaleConfig, String> {
+        let policy = AutoscalePolicy::parse(&self.autoscale).ok_or_else(|| {
+            format!(
+                "--autoscale: expected one of {}, found '{}'",
+                AutoscalePolicy::ALL.map(AutoscalePolicy::name).join(", "),
+                self.autoscale
+            )
+        })?;
+        let metric = ScaleMetric::parse(&self.scale_metric).ok_or_else(|| {
+            format!(
+                "--scale-metric: expected one of {}, found '{}'",
+                ScaleMetric::ALL.map(ScaleMetric::name).join(", "),
+                self.scale_metric
+            )
+        })?;
+        if !(self.cold_start_gbs.is_finite() && self.cold_start_gbs > 0.0) {
+            return Err(format!(
+                "--cold-start-gbs: expected a load bandwidth in GB/s > 0, found {}",
+                self.cold_start_gbs
+            ));
+        }
+        if policy == AutoscalePolicy::Static {
+            let given = [
+                ("--autoscale-interval", self.autoscale_interval.is_some()),
+                ("--scale-up", self.scale_up.is_some()),
+                ("--scale-down", self.scale_down.is_some()),
+                ("--cooldown", self.cooldown.is_some()),
+                ("--hpa-target", self.hpa_target.is_some()),
+                ("--scale-limits", self.scale_limits.is_some()),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "{flag} has no effect on a static cluster: add --autoscale reactive, hpa \
+                     or schedule"
+                ));
+            }
+        }
+        let defaults = AutoscaleConfig::default();
+        let schedule = match (&self.schedule, policy) {
+            (Some(path), AutoscalePolicy::Schedule) => read_schedule(path)?,
+            (None, AutoscalePolicy::Schedule) => {
+                return Err("--autoscale schedule needs --schedule FILE".into());
+            }
+            (Some(_), _) => {
+                return Err(format!(
+                    "--schedule is only read by --autoscale schedule (not {policy})"
+                ));
+            }
+            (None, _) => Vec::new(),
+        };
+        Ok(AutoscaleConfig {
+            policy,
+            metric,
+            interval_s: match &self.autoscale_interval {
+                Some(text) => duration("--autoscale-interval", text)?,
+                None => defaults.interval_s,
+            },
+            scale_up_threshold: self.scale_up,
+            scale_down_threshold: self.scale_down,
+            cooldown_s: match &self.cooldown {
+                Some(text) => duration("--cooldown", text)?,
+                None => defaults.cooldown_s,
+            },
+            hpa_target: self.hpa_target,
+            schedule,
+            schedule_lead_s: duration("--schedule-lead", &self.schedule_lead)?,
+            limits: match &self.scale_limits {
+                Some(text) => parse_limits(text)?,
+                None => BTreeMap::new(),
+            },
+            load_gbs: self.cold_start_gbs,
+            ..defaults
+        })
+    }
+}
+
+/// Parses `A10G=1:8,L4=0:4`.
+pub fn parse_limits(text: &str) -> Result<BTreeMap<String, ScaleLimits>, String> {
+    let mut limits = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad =
+            || format!("--scale-limits entry '{part}': expected TYPE=MIN:MAX (e.g. A10G=1:8)");
+        let (name, range) = part.split_once('=').ok_or_else(bad)?;
+        let (min, max) = range.split_once(':').ok_or_else(bad)?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(bad());
+        }
+        let min: u32 = min.trim().parse().map_err(|_| bad())?;
+        let max: u32 = max.trim().parse().map_err(|_| bad())?;
+        if min > max {
+            return Err(format!(
+                "--scale-limits entry '{part}': min {min} is above max {max}"
+            ));
+        }
+        if limits
+            .insert(name.to_string(), ScaleLimits { min, max })
+            .is_some()
+        {
+            return Err(format!("--scale-limits: '{name}' is given twice"));
+        }
+    }
+    if limits.is_empty() {
+        return Err("--scale-limits: expected TYPE=MIN:MAX entries (e.g. A10G=1:8)".into());
+    }
+    Ok(limits)
+}
+
+/// Reads a schedule: TOML `[[window]]` tables (`start` plus TYPE = COUNT keys) or CSV with a
+/// `start,TYPE,...` header, by the file's extension. Starts are durations or seconds.
+pub fn read_schedule(path: &Path) -> Result<Vec<ScheduleWindow>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let at = |what: String| format!("{}: {what}", path.display());
+    let windows = match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("toml") => schedule_from_toml(&text).map_err(at)?,
+        Some(ext) if ext.eq_ignore_ascii_case("csv") => schedule_from_csv(&text).map_err(at)?,
+        _ => return Err(at("expected a .toml or .csv schedule".into())),
+    };
+    if windows.is_empty() {
+        return Err(at("the schedule has no windows".into()));
+    }
+    Ok(windows)
+}
+
+fn schedule_start(value: &str, place: &str) -> Result<f64, String> {
+    sim::parse_duration_s(value).ok_or_else(|| {
+        format!("{place}: start must be a duration like 90s or 10m, or seconds; found '{value}'")
+    })
+}
+
+fn schedule_from_toml(text: &str) -> Result<Vec<ScheduleWindow>, String> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| format!("not valid TOML: {e}"))?;
+    if let Some(key) = table.keys().find(|k| *k != "window") {
+        return Err(format!("unknown key '{key}' (expected [[window]] tables)"));
+    }
+    let windows = table
+        .get("window")
+        .and_then(toml::Value::as_array)
+        .ok_or("expected [[window]] tables, each with `start` and TYPE = COUNT keys")?;
+    windows
+        .iter()
+        .enumerate()
+        .map(|(k, window)| {
+            let place = format!("window {k}");
+            let window = window
+                .as_table()
+                .ok_or_else(|| format!("{place}: expected a table"))?;
+            let start_s = match window.get("start") {
+                Some(toml::Value::String(text)) => schedule_start(text, &place)?,
+                Some(toml::Value::Integer(seconds)) if *seconds >= 0 => *seconds as f64,
+                Some(toml::Value::Float(seconds)) if *seconds >= 0.0 => *seconds,
+                Some(other) => {
+                    return Err(format!(
+                        "{place}: start must be a duration or seconds >= 0, found {other}"
+                    ));
+                }
+                None => return Err(format!("{place}: missing key 'start'")),
+            };
+            let mut counts = BTreeMap::new();
+            for (name, value) in window.iter().filter(|(key, _)| *key != "start") {
+                let count = value
+                    .as_integer()
+                    .and_then(|c| u32::try_from(c).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "{place}: {name} must be a whole number of replicas >= 0, found {value}"
+                        )
+                    })?;
+                counts.insert(name.clone(), count);
+            }
+            Ok(ScheduleWindow { start_s, counts })
+        })
+        .collect()
+}
+
+fn schedule_from_csv(text: &str) -> Result<Vec<ScheduleWindow>, String> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'));
+    let (_, header) = lines
+        .next()
+        .ok_or("empty file: expected a header `start,TYPE,...`")?;
+    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    if columns.len() < 2 || !columns[0].to_ascii_lowercase().starts_with("start") {
+        return Err(format!(
+            "line 1: expected a header `start,TYPE,...` (e.g. start,A10G,L4), found '{header}'"
+        ));
+    }
+    lines
+        .map(|(number, line)| {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            if fields.len() != columns.len() {
+                return Err(format!(
+                    "line {number}: {} fields, expected {} like the header",
+                    fields.len(),
+                    columns.len()
+                ));
+            }
+            let start_s = schedule_start(fields[0], &format!("line {number}"))?;
+            let mut counts = BTreeMap::new();
+            for (name, field) in columns[1..].iter().zip(&fields[1..]) {
+                let count: u32 = field.parse().map_err(|_| {
+                    format!(
+                        "line {number}: {name} must be a whole number of replicas, found '{field}'"
+                    )
+                })?;
+                counts.insert((*name).to_string(), count);
+            }
+            Ok(ScheduleWindow { start_s, counts })
+        })
+        .collect()
 }
 
 /// Reads a Mélange `gpu_info` JSON (`{"A10G": {"cost": 1.01, "tputs": [[...]]}, ...}`), or a
@@ -124,13 +434,28 @@ pub fn read_assignment(path: &Path) -> Result<AssignmentTable, String> {
 /// Runs `medley simulate`.
 pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
     let options = args.engine.instance_options()?;
-    let cluster = Cluster::build(
-        &parse_spec(&args.cluster)?,
-        catalog,
-        &args.engine.model,
-        &options,
-        args.prices.as_deref(),
-    )?;
+    let pools = (
+        &args.disaggregation.prefill_cluster,
+        &args.disaggregation.decode_cluster,
+    );
+    let cluster = match (&args.cluster, pools) {
+        (Some(spec), _) => Cluster::build(
+            &parse_spec(spec)?,
+            catalog,
+            &args.engine.model,
+            &options,
+            args.prices.as_deref(),
+        )?,
+        (None, (Some(prefill), Some(decode))) => Cluster::build_disaggregated(
+            &parse_spec(prefill).map_err(|e| format!("--prefill-cluster: {e}"))?,
+            &parse_spec(decode).map_err(|e| format!("--decode-cluster: {e}"))?,
+            catalog,
+            &args.engine.model,
+            &options,
+            args.prices.as_deref(),
+        )?,
+        _ => return Err("give --cluster, or --prefill-cluster and --decode-cluster".into()),
+    };
     let horizon_s = args
         .horizon
         .as_deref()
@@ -161,6 +486,8 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
             .as_deref()
             .map(read_assignment)
             .transpose()?,
+        autoscale: args.autoscale.config()?,
+        kv_link: args.disaggregation.link()?,
         ..SimConfig::default()
     };
     let capacity = args.capacity.as_deref().map(read_capacity).transpose()?;
@@ -316,13 +643,89 @@ pub fn print_summary(s: &Summary) {
         ]);
     }
     print!("{}", types.render());
-    println!(
-        "cost ({} prices): ${:.3}/h, ${:.4} over the span, ${:.3} per million output tokens",
-        s.cost.price_book,
-        s.cost.usd_per_hour,
-        s.cost.total_usd,
-        s.cost.usd_per_million_output_tokens
-    );
+    match &s.autoscale {
+        None => println!(
+            "cost ({} prices): ${:.3}/h, ${:.4} over the span, ${:.3} per million output tokens",
+            s.cost.price_book,
+            s.cost.usd_per_hour,
+            s.cost.total_usd,
+            s.cost.usd_per_million_output_tokens
+        ),
+        Some(_) => println!(
+            "cost ({} prices): ${:.4} billed over the replicas' lives (the cluster as given, \
+             static: ${:.3}/h, ${:.4} over the span), ${:.3} per million output tokens",
+            s.cost.price_book,
+            s.cost.billed_usd,
+            s.cost.usd_per_hour,
+            s.cost.total_usd,
+            s.cost.usd_per_million_output_tokens
+        ),
+    }
+    if let Some(a) = &s.autoscale {
+        let metric = a
+            .metric
+            .as_deref()
+            .map_or(String::new(), |m| format!(" on {m}"));
+        println!(
+            "autoscale ({}{metric}): {} evaluations, {} replicas started, {} drained, {} changes \
+             of the replica counts",
+            a.policy,
+            a.evaluations,
+            a.replicas_started,
+            a.replicas_drained,
+            a.series.len().saturating_sub(1)
+        );
+        let mut scaling = TextTable::new([
+            "type",
+            "min",
+            "max",
+            "initial",
+            "peak",
+            "final",
+            "mean",
+            "cold start",
+            "billed h",
+            "billed $",
+        ]);
+        for t in &a.types {
+            scaling.row([
+                t.instance.clone(),
+                t.min.to_string(),
+                t.max.to_string(),
+                t.initial.to_string(),
+                t.peak.to_string(),
+                t.final_ready.to_string(),
+                format!("{:.2}", t.mean_billed),
+                format!("{:.1} s", t.cold_start_s),
+                format!("{:.3}", t.billed_replica_hours),
+                format!("{:.4}", t.billed_usd),
+            ]);
+        }
+        print!("{}", scaling.render());
+    }
+    if let Some(d) = &s.disaggregation {
+        println!(
+            "disaggregated: prefill {} | decode {}, KV link {} GB/s + {} ms",
+            d.prefill_pool,
+            d.decode_pool,
+            d.link.bandwidth_gbs,
+            d.link.latency_s * 1e3
+        );
+        println!(
+            "  KV transfers: {} ({:.2} GB); transfer {:.4} s mean, {:.4} s p99; wait for decode \
+             blocks {:.4} s mean, {:.4} s p99, {:.4} s max; {} completed at prefill, {} pending \
+             at the end",
+            d.transfers,
+            d.transferred_gb,
+            d.transfer_s.mean,
+            d.transfer_s.p99,
+            d.decode_wait_s.mean,
+            d.decode_wait_s.p99,
+            d.decode_wait_s.max,
+            d.completed_at_prefill,
+            d.pending_at_end
+        );
+    }
     let e = &s.energy;
     let per = |value: Option<f64>| value.map_or("-".to_string(), |v| format!("{v:.1} J"));
     println!(

@@ -1,0 +1,293 @@
+//! Prefill/decode disaggregation: prefill stalls leave decode latency, a lone request pays its
+//! prefill then its KV transfer, decode blocks gate transfers, and requests are conserved.
+
+mod common;
+
+use common::{cluster, poisson};
+use gpu_models::{Catalog, InstanceOptions};
+use sim::{
+    AutoscaleConfig, AutoscalePolicy, BatchingMode, Cluster, ClusterEntry, EngineConfig, KvLink,
+    REJECT_TOO_LONG, ReplicaRole, RequestStatus, SimConfig, Summary, VecSink, parse_spec, simulate,
+};
+use workloads::Request;
+
+/// A Llama-2-7B cluster with a prefill pool and a decode pool.
+fn disaggregated(prefill: &str, decode: &str, options: &InstanceOptions) -> Cluster {
+    Cluster::build_disaggregated(
+        &parse_spec(prefill).unwrap(),
+        &parse_spec(decode).unwrap(),
+        &Catalog::builtin(),
+        "Llama-2-7B",
+        options,
+        Some("melange-2024"),
+    )
+    .unwrap()
+}
+
+fn run(cluster: &Cluster, config: &SimConfig, requests: Vec<Request>) -> (Summary, VecSink) {
+    let mut sink = VecSink::default();
+    let summary = simulate(cluster, config, None, requests, &mut sink, None).unwrap();
+    (summary, sink)
+}
+
+fn continuous() -> SimConfig {
+    SimConfig {
+        engine: EngineConfig {
+            batching: BatchingMode::Continuous,
+            ..EngineConfig::default()
+        },
+        sample_interval_s: None,
+        ..SimConfig::default()
+    }
+}
+
+/// Every arrival ends completed, rejected or in flight; one record each.
+fn assert_conserved(summary: &Summary, sink: &VecSink, arrived: usize) {
+    let c = &summary.requests;
+    assert_eq!(c.arrived, arrived as u64);
+    assert_eq!(c.arrived, c.completed + c.rejected + c.in_flight, "{c:?}");
+    assert_eq!(sink.requests.len(), arrived);
+    let completed: u64 = summary.replicas.iter().map(|r| r.completed).sum();
+    assert_eq!(completed, c.completed);
+}
+
+#[test]
+fn disaggregation_removes_prefill_stalls_from_decode_latency() {
+    // Long prompts, short answers: in a colocated cluster every arrival's prefill stalls the
+    // decodes running beside it (continuous batching runs prompts in iterations of their
+    // own). Disaggregated, the same GPUs decode without stalls, though in a smaller pool: with
+    // long answers its bigger decode batches can cost more per token than the stalls did (the
+    // trade-off DistServe sizes its pools for), so the gap metric is the one that shows the
+    // stalls alone.
+    let requests = poisson(3000, 5.0, 3000, 100, 17);
+    let config = continuous();
+    let (colocated, colocated_sink) = run(
+        &cluster("H100-SXM:1,A100-80GB:2"),
+        &config,
+        requests.clone(),
+    );
+    let split = disaggregated("H100-SXM:1", "A100-80GB:2", &InstanceOptions::default());
+    let (disagg, disagg_sink) = run(&split, &config, requests.clone());
+    for (summary, sink) in [(&colocated, &colocated_sink), (&disagg, &disagg_sink)] {
+        assert_conserved(summary, sink, requests.len());
+        assert_eq!(summary.requests.completed, 3000);
+    }
+    let (c, d) = (&colocated.latency, &disagg.latency);
+    eprintln!(
+        "max inter-token gap p99: colocated {:.3} s, disaggregated {:.3} s; TPOT p99: {:.4} s vs \
+         {:.4} s; TTFT p50: {:.3} s vs {:.3} s",
+        c.max_itl_s.p99, d.max_itl_s.p99, c.tpot_s.p99, d.tpot_s.p99, c.ttft_s.p50, d.ttft_s.p50
+    );
+    assert!(
+        d.max_itl_s.p99 < 0.5 * c.max_itl_s.p99,
+        "{} vs {}",
+        d.max_itl_s.p99,
+        c.max_itl_s.p99
+    );
+    assert!(
+        d.tpot_s.p99 < c.tpot_s.p99,
+        "{} vs {}",
+        d.tpot_s.p99,
+        c.tpot_s.p99
+    );
+
+    // Every request was prefilled on the H100, moved once, and finished on an A100.
+    let report = disagg.disaggregation.as_ref().unwrap();
+    assert_eq!(report.prefill_pool, "H100-SXM:1");
+    assert_eq!(report.decode_pool, "A100-80GB:2");
+    assert_eq!(report.transfers, 3000);
+    assert_eq!(report.completed_at_prefill, 0);
+    assert_eq!(report.pending_at_end, 0);
+    let kv_bytes = split.types[0].instance.model.kv_bytes_per_token();
+    assert!((report.transferred_gb - 3000.0 * 3000.0 * kv_bytes / 1e9).abs() < 1e-6);
+    assert!(disagg.replicas[1..].iter().all(|r| r.preemptions == 0));
+    assert!(colocated.disaggregation.is_none());
+    let roles: Vec<ReplicaRole> = disagg.replicas.iter().map(|r| r.role).collect();
+    assert_eq!(
+        roles,
+        [
+            ReplicaRole::Prefill,
+            ReplicaRole::Decode,
+            ReplicaRole::Decode
+        ]
+    );
+    assert_eq!(disagg.replicas[0].routed, 3000);
+    assert_eq!(disagg.replicas[1].routed + disagg.replicas[2].routed, 3000);
+    assert_eq!(
+        disagg.replicas[0].output_tokens, 3000,
+        "one token each at prefill"
+    );
+    for record in &disagg_sink.requests {
+        assert_eq!(record.instance, "A100-80GB");
+        assert!(record.replica >= 1);
+    }
+    assert_eq!(disagg.cluster, "prefill H100-SXM:1 | decode A100-80GB:2");
+}
+
+#[test]
+fn a_lone_request_pays_its_prefill_then_its_kv_transfer() {
+    let request = vec![Request::new(0, 0.0, 1000, 10)];
+    let config = SimConfig {
+        kv_link: KvLink {
+            bandwidth_gbs: 10.0,
+            latency_s: 0.002,
+        },
+        ..continuous()
+    };
+    let split = disaggregated("H100-SXM:1", "A100-80GB:1", &InstanceOptions::default());
+    let (summary, sink) = run(&split, &config, request.clone());
+    let (_, on_h100) = run(&cluster("H100-SXM:1"), &config, request.clone());
+    let (_, on_a100) = run(&cluster("A100-80GB:1"), &config, request);
+    let (split, h100, a100) = (
+        &sink.requests[0],
+        &on_h100.requests[0],
+        &on_a100.requests[0],
+    );
+    // TTFT ends when the prefill replica produces the first token.
+    assert_eq!(split.ttft_s, h100.ttft_s);
+    // Then the cache crosses the link, and the A100 decodes as it would have after its own
+    // prefill.
+    let kv_bytes = 1000.0 * 524_288.0; // Llama-2-7B: 2 × 32 layers × 32 heads × 128 × 2 bytes
+    let transfer_s = kv_bytes / 10e9 + 0.002;
+    let report = summary.disaggregation.as_ref().unwrap();
+    assert!((report.transfer_s.mean - transfer_s).abs() < 1e-9);
+    assert_eq!(
+        report.decode_wait_s.max, 0.0,
+        "an idle decode replica has room"
+    );
+    let decode_split = split.e2e_s.unwrap() - split.ttft_s.unwrap() - transfer_s;
+    let decode_a100 = a100.e2e_s.unwrap() - a100.ttft_s.unwrap();
+    assert!(
+        (decode_split - decode_a100).abs() < 1e-8,
+        "{decode_split} vs {decode_a100}"
+    );
+    assert!(split.max_itl_s.unwrap() > transfer_s);
+}
+
+#[test]
+fn decode_blocks_gate_transfers_and_nothing_is_lost() {
+    // Small caches on both sides: prompts wait for prefill blocks that prefilled requests
+    // still hold, and prefilled requests wait for decode blocks.
+    let options = InstanceOptions {
+        kv_blocks: Some(400),
+        ..InstanceOptions::default()
+    };
+    let split = disaggregated("H100-SXM:1", "A10G:1", &options);
+    let requests = poisson(400, 4.0, 1500, 200, 9);
+    for batching in [BatchingMode::Continuous, BatchingMode::Chunked] {
+        let mut config = continuous();
+        config.engine.batching = batching;
+        let (summary, sink) = run(&split, &config, requests.clone());
+        assert_conserved(&summary, &sink, requests.len());
+        assert_eq!(summary.requests.completed, 400, "{batching:?}");
+        let report = summary.disaggregation.as_ref().unwrap();
+        assert!(report.decode_wait_s.max > 1.0, "{batching:?}: {report:?}");
+        for replica in &summary.replicas {
+            assert!(replica.peak_kv_use <= 1.0);
+        }
+        // The prefill replica's cache filled with requests waiting to move.
+        assert!(summary.replicas[0].peak_kv_use > 0.9, "{batching:?}");
+
+        // Cut mid-run: waiting transfers and transfers on the link are in flight, not lost.
+        let cut = SimConfig {
+            horizon_s: Some(30.0),
+            ..config.clone()
+        };
+        let (summary, sink) = run(&split, &cut, requests.clone());
+        let arrived = requests.iter().filter(|r| r.arrival_s <= 30.0).count();
+        assert_conserved(&summary, &sink, arrived);
+        let report = summary.disaggregation.as_ref().unwrap();
+        assert!(report.pending_at_end > 0, "{batching:?}: {report:?}");
+        assert!(summary.requests.in_flight >= report.pending_at_end);
+
+        // The fast path changes nothing but the queue-event count.
+        let slow = SimConfig {
+            fast_path: false,
+            sample_interval_s: Some(2.0),
+            ..config.clone()
+        };
+        let fast = SimConfig {
+            sample_interval_s: Some(2.0),
+            ..config
+        };
+        let (mut a, fast_sink) = run(&split, &fast, requests.clone());
+        let (mut b, slow_sink) = run(&split, &slow, requests.clone());
+        assert_eq!(fast_sink.requests, slow_sink.requests);
+        assert_eq!(fast_sink.samples, slow_sink.samples);
+        a.queue_events = 0;
+        b.queue_events = 0;
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
+    }
+}
+
+#[test]
+fn one_token_answers_finish_at_prefill_and_long_requests_are_rejected() {
+    let options = InstanceOptions {
+        max_model_len: Some(2048),
+        ..InstanceOptions::default()
+    };
+    let split = disaggregated("A10G:1", "L4:1", &options);
+    let requests = vec![
+        Request::new(0, 0.0, 500, 1),
+        Request::new(1, 0.1, 500, 50),
+        Request::new(2, 0.2, 2000, 100),
+    ];
+    let (summary, sink) = run(&split, &continuous(), requests);
+    assert_conserved(&summary, &sink, 3);
+    let report = summary.disaggregation.as_ref().unwrap();
+    assert_eq!(report.completed_at_prefill, 1);
+    assert_eq!(report.transfers, 1);
+    let by_id = |id: u64| sink.requests.iter().find(|r| r.id == id).unwrap();
+    assert_eq!(by_id(0).instance, "A10G");
+    assert_eq!(by_id(1).instance, "L4");
+    assert_eq!(by_id(2).status, RequestStatus::Rejected);
+    assert_eq!(by_id(2).reject_reason, REJECT_TOO_LONG);
+}
+
+#[test]
+fn unsupported_combinations_are_clear_errors() {
+    let split = disaggregated("A10G:1", "L4:1", &InstanceOptions::default());
+    let requests = poisson(5, 1.0, 100, 10, 1);
+    let error = |config: SimConfig| {
+        let mut sink = VecSink::default();
+        simulate(&split, &config, None, requests.clone(), &mut sink, None)
+            .unwrap_err()
+            .to_string()
+    };
+    let mut static_batching = continuous();
+    static_batching.engine.batching = BatchingMode::Static;
+    assert!(error(static_batching).contains("continuous or chunked"));
+    let scaled = SimConfig {
+        autoscale: AutoscaleConfig {
+            policy: AutoscalePolicy::Hpa,
+            ..AutoscaleConfig::default()
+        },
+        ..continuous()
+    };
+    assert!(error(scaled).contains("disaggregated"));
+    let bad_link = SimConfig {
+        kv_link: KvLink {
+            bandwidth_gbs: 0.0,
+            latency_s: 0.0,
+        },
+        ..continuous()
+    };
+    assert!(error(bad_link).contains("bandwidth_gbs"));
+    let err = Cluster::build_disaggregated(
+        &parse_spec("A10G:1").unwrap(),
+        &[ClusterEntry {
+            gpu: "L4".into(),
+            count: 0,
+            tp: 1,
+        }],
+        &Catalog::builtin(),
+        "Llama-2-7B",
+        &InstanceOptions::default(),
+        None,
+    )
+    .unwrap_err();
+    assert!(err.contains("decode pool has no replicas"), "{err}");
+}

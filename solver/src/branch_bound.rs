@@ -1,0 +1,1002 @@
+//! An exact branch and bound for the compact program, in pure Rust and without a general MIP solver.
+//!
+//! Variables: the instance count `n_t` of every type and, for every bucket `i` that two or more
+//! types can serve, the slices `x_it ∈ 0..=k` it sends to each (buckets only one type can serve are
+//! constant loads). Each node solves the LP relaxation with [`DualSimplex`], warm-started from the
+//! basis the previous node left (bound changes keep it dual feasible), and prunes on a bound that
+//! does not trust the LP's arithmetic: the Lagrangian function of the load constraints,
+//!
+//! `L(λ) = Σ_t min_{n_t ∈ box} (c_t − Σ_s λ_st) n_t + Σ_st λ_st f_st + Σ_i min_{x_i ∈ box, Σ x_i = k} Σ_t λ_st a_it x_it`,
+//!
+//! evaluated exactly at the LP's load-row duals. It is a valid lower bound for any `λ ≥ 0` and
+//! equals the LP bound at the LP's optimal duals. Branching is on fractional counts first (the
+//! cost-weighted most fractional), then on fractional slice counts; the search dives into the
+//! nearer rounding and otherwise takes the open node with the least bound. Reduced-cost fixing
+//! narrows the counts of every subtree, and a rounding heuristic with a local search that frees
+//! whole instances supplies incumbents. The search stops when every open node's bound reaches the
+//! incumbent, so the result is optimal up to a relative `1e-9` of the cost.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use crate::baseline::instances_for_load;
+use crate::error::PlanError;
+use crate::ilp::{CoreSolution, Demand, can_serve, greedy};
+use crate::lp::{DualSimplex, LpStatus, TruePricing};
+use crate::problem::GpuType;
+
+/// Values this close to an integer count as integral (below the planner's 1e-9 ceiling slack).
+const INTEGRALITY_TOLERANCE: f64 = 1e-9;
+/// Relative gap under which a node cannot hold a strictly better plan.
+const RELATIVE_PRUNE_TOLERANCE: f64 = 1e-9;
+/// Load slack accepted when a slice is moved into a type's spare capacity.
+const MOVE_TOLERANCE: f64 = 1e-9;
+/// Nodes between runs of the rounding heuristic once the search is past its first dive.
+const HEURISTIC_INTERVAL: u64 = 8;
+
+
+/// What the search did, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct SearchStats {
+    /// Nodes whose relaxation was solved.
+    pub nodes: u64,
+    /// Simplex pivots over all nodes.
+    pub lp_iterations: u64,
+}
+
+/// One bucket (of one class in one scenario) whose slices are variables.
+struct Item {
+    scenario: usize,
+    class: usize,
+    bucket: usize,
+    /// `(type, load of one slice in instances, structural variable)` per type that can serve it.
+    slots: Vec<(usize, f64, usize)>,
+}
+
+/// The compact program laid out for the search.
+struct Model<'a> {
+    types: &'a [GpuType],
+    scenarios: usize,
+    slice_factor: u32,
+    items: Vec<Item>,
+    /// Per structural slice variable (index − types): `(item, slot)`.
+    slice_owner: Vec<(usize, usize)>,
+    /// `[scenario][type]`: load of buckets only that type can serve.
+    fixed_load: Vec<Vec<f64>>,
+    /// Buckets one type serves alone: `(scenario, class, bucket, type)`.
+    fixed_slices: Vec<(usize, usize, usize, usize)>,
+}
+
+impl Model<'_> {
+    fn type_count(&self) -> usize {
+        self.types.len()
+    }
+
+    fn load_row(&self, scenario: usize, gpu: usize) -> usize {
+        self.items.len() + scenario * self.type_count() + gpu
+    }
+
+    /// Loads `[scenario][type]` of a slice assignment.
+    fn loads(&self, slices: &[u32]) -> Vec<Vec<f64>> {
+        let mut loads = self.fixed_load.clone();
+        for item in &self.items {
+            for &(gpu, load, variable) in &item.slots {
+                let count = slices[variable - self.type_count()];
+                if count > 0 {
+                    loads[item.scenario][gpu] += f64::from(count) * load;
+                }
+            }
+        }
+        loads
+    }
+
+    /// The cheapest counts that carry `loads`, or `None` when a cap is exceeded.
+    fn counts_for(&self, loads: &[Vec<f64>]) -> Option<Vec<u32>> {
+        let mut counts = Vec::with_capacity(self.type_count());
+        for (gpu, spec) in self.types.iter().enumerate() {
+            let needed = loads
+                .iter()
+                .map(|scenario| instances_for_load(scenario[gpu]))
+                .max()
+                .unwrap_or(0)
+                .max(spec.min_instances);
+            if spec.max_instances.is_some_and(|cap| needed > cap) {
+                return None;
+            }
+            counts.push(needed);
+        }
+        Some(counts)
+    }
+
+    fn cost(&self, counts: &[u32]) -> f64 {
+        self.types
+            .iter()
+            .zip(counts)
+            .map(|(gpu, &n)| gpu.hourly_cost * f64::from(n))
+            .sum()
+    }
+}
+
+/// A feasible plan: slices per slice variable, counts per type, and its cost.
+#[derive(Debug, Clone)]
+struct Incumbent {
+    slices: Vec<u32>,
+    counts: Vec<u32>,
+    cost: f64,
+}
+
+/// An open node: its parent's bound and the bound changes from the root.
+#[derive(Debug, Clone)]
+struct Node {
+    bound: f64,
+    sequence: u64,
+    changes: Vec<(usize, f64, f64)>,
+}
+
+impl PartialEq for Node {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Node {}
+
+impl PartialOrd for Node {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Node {
+    /// The heap pops the least bound first, the oldest node on ties (deterministic).
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .bound
+            .total_cmp(&self.bound)
+            .then_with(|| other.sequence.cmp(&self.sequence))
+    }
+}
+
+/// Solves the compact program exactly; `Ok(None)` when it is infeasible (only caps can make it so).
+pub(crate) fn solve_branch_and_bound(
+    types: &[GpuType],
+    scenarios: &[Vec<Demand<'_>>],
+    slice_factor: u32,
+    time_limit: Option<Duration>,
+) -> Result<Option<(CoreSolution, SearchStats)>, PlanError> {
+    let start = Instant::now();
+    let model = build_model(types, scenarios, slice_factor);
+    let mut search = Search::new(&model, types, scenarios, slice_factor);
+    let outcome = search.run(start, time_limit)?;
+    let stats = SearchStats {
+        nodes: search.nodes,
+        lp_iterations: search.lp.iterations(),
+    };
+    Ok(outcome.map(|best| (to_core(&model, scenarios, &best), stats)))
+}
+
+fn build_model<'a>(
+    types: &'a [GpuType],
+    scenarios: &[Vec<Demand<'_>>],
+    slice_factor: u32,
+) -> Model<'a> {
+    let type_count = types.len();
+    let mut items = Vec::new();
+    let mut slice_owner = Vec::new();
+    let mut fixed_load = vec![vec![0.0; type_count]; scenarios.len()];
+    let mut fixed_slices = Vec::new();
+    for (scenario, demands) in scenarios.iter().enumerate() {
+        for (class, demand) in demands.iter().enumerate() {
+            for (bucket, &rate) in demand.rates.iter().enumerate() {
+                if rate <= 0.0 {
+                    continue;
+                }
+                let servers: Vec<usize> = (0..type_count)
+                    .filter(|&t| can_serve(&types[t], demand.capacity[t][bucket]))
+                    .collect();
+                if let [only] = servers[..] {
+                    fixed_load[scenario][only] += rate / demand.capacity[only][bucket];
+                    fixed_slices.push((scenario, class, bucket, only));
+                    continue;
+                }
+                let item_index = items.len();
+                let slots = servers
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, &t)| {
+                        slice_owner.push((item_index, slot));
+                        let load = rate / f64::from(slice_factor) / demand.capacity[t][bucket];
+                        (t, load, type_count + slice_owner.len() - 1)
+                    })
+                    .collect();
+                items.push(Item {
+                    scenario,
+                    class,
+                    bucket,
+                    slots,
+                });
+            }
+        }
+    }
+    Model {
+        types,
+        scenarios: scenarios.len(),
+        slice_factor,
+        items,
+        slice_owner,
+        fixed_load,
+        fixed_slices,
+    }
+}
+
+fn to_core(model: &Model<'_>, scenarios: &[Vec<Demand<'_>>], best: &Incumbent) -> CoreSolution {
+    let type_count = model.type_count();
+    let mut slices: Vec<Vec<Vec<Vec<u32>>>> = scenarios
+        .iter()
+        .map(|demands| {
+            demands
+                .iter()
+                .map(|demand| vec![vec![0_u32; type_count]; demand.rates.len()])
+                .collect()
+        })
+        .collect();
+    for &(scenario, class, bucket, gpu) in &model.fixed_slices {
+        slices[scenario][class][bucket][gpu] = model.slice_factor;
+    }
+    for item in &model.items {
+        for &(gpu, _, variable) in &item.slots {
+            slices[item.scenario][item.class][item.bucket][gpu] +=
+                best.slices[variable - type_count];
+        }
+    }
+    CoreSolution {
+        instances: best.counts.clone(),
+        slices,
+        search_nodes: None,
+    }
+}
+
+/// The search state.
+struct Search<'m, 'a> {
+    model: &'m Model<'a>,
+    lp: DualSimplex,
+    /// Root bounds of the counts (the upper one shrinks as incumbents improve).
+    count_lower: Vec<f64>,
+    count_upper: Vec<f64>,
+    incumbent: Option<Incumbent>,
+    nodes: u64,
+    sequence: u64,
+}
+
+impl<'m, 'a> Search<'m, 'a> {
+    fn new(
+        model: &'m Model<'a>,
+        types: &[GpuType],
+        scenarios: &[Vec<Demand<'_>>],
+        slice_factor: u32,
+    ) -> Self {
+        let count_lower = types
+            .iter()
+            .map(|spec| f64::from(spec.min_instances))
+            .collect();
+        let count_upper = (0..types.len())
+            .map(|gpu| most_useful_count(model, gpu))
+            .collect();
+        let mut search = Self {
+            model,
+            lp: fresh_lp(model),
+            count_lower,
+            count_upper,
+            incumbent: None,
+            nodes: 0,
+            sequence: 0,
+        };
+        // The greedy plan (each bucket on its cheapest type per unit of work) seeds the incumbent.
+        if let Some(core) = greedy(types, scenarios, slice_factor) {
+            let slices = model
+                .slice_owner
+                .iter()
+                .map(|&(item, slot)| {
+                    let item = &model.items[item];
+                    core.slices[item.scenario][item.class][item.bucket][item.slots[slot].0]
+                })
+                .collect();
+            search.offer(slices);
+        }
+        search
+    }
+
+    /// Records `slices` (improved by local search) as the incumbent if it is feasible and cheaper.
+    fn offer(&mut self, mut slices: Vec<u32>) {
+        let type_count = self.model.type_count();
+        let complete = self.model.items.iter().all(|item| {
+            let total: u32 = item
+                .slots
+                .iter()
+                .map(|&(_, _, variable)| slices[variable - type_count])
+                .sum();
+            total == self.model.slice_factor
+        });
+        if !complete {
+            return;
+        }
+        let loads = self.model.loads(&slices);
+        let Some(mut counts) = self.model.counts_for(&loads) else {
+            return;
+        };
+        free_instances(self.model, &mut slices, &mut counts, loads);
+        let cost = self.model.cost(&counts);
+        if self
+            .incumbent
+            .as_ref()
+            .is_none_or(|incumbent| cost < incumbent.cost - prune_tolerance(incumbent.cost))
+        {
+            self.incumbent = Some(Incumbent {
+                slices,
+                counts,
+                cost,
+            });
+            self.tighten_count_uppers();
+        }
+    }
+
+    /// A better plan costs less than the incumbent, so `c_t n_t` < incumbent for every type.
+    fn tighten_count_uppers(&mut self) {
+        let Some(incumbent) = &self.incumbent else {
+            return;
+        };
+        for (gpu, spec) in self.model.types.iter().enumerate() {
+            if spec.hourly_cost > 0.0 {
+                let by_cost = (incumbent.cost / spec.hourly_cost + 1e-9).floor();
+                self.count_upper[gpu] = self.count_upper[gpu]
+                    .min(by_cost)
+                    .max(self.count_lower[gpu]);
+            }
+        }
+    }
+
+    fn threshold(&self) -> f64 {
+        self.incumbent.as_ref().map_or(f64::INFINITY, |incumbent| {
+            incumbent.cost - prune_tolerance(incumbent.cost)
+        })
+    }
+
+    /// Sets the LP's bounds to the root's and then applies `changes` in order; `false` when some
+    /// variable's range became empty (the node holds no point).
+    fn apply(&mut self, changes: &[(usize, f64, f64)]) -> bool {
+        let type_count = self.model.type_count();
+        for gpu in 0..type_count {
+            self.lp
+                .set_bounds(gpu, self.count_lower[gpu], self.count_upper[gpu]);
+        }
+        let slices = f64::from(self.model.slice_factor);
+        for variable in type_count..self.lp.structurals() {
+            self.lp.set_bounds(variable, 0.0, slices);
+        }
+        for &(variable, lower, upper) in changes {
+            let (old_lower, old_upper) = self.lp.bounds(variable);
+            let (lower, upper) = (lower.max(old_lower), upper.min(old_upper));
+            if lower > upper {
+                return false;
+            }
+            self.lp.set_bounds(variable, lower, upper);
+        }
+        true
+    }
+
+    /// Solves the node's relaxation; a singular basis is retried once from the slack basis.
+    fn solve_lp(&mut self) -> Result<LpStatus, PlanError> {
+        let limit = 20 * (self.lp.structurals() as u64 + 100);
+        let status = self.lp.solve(limit);
+        if status != LpStatus::Singular {
+            return Ok(status);
+        }
+        let bounds: Vec<(f64, f64)> = (0..self.lp.structurals())
+            .map(|variable| self.lp.bounds(variable))
+            .collect();
+        self.lp = fresh_lp(self.model);
+        for (variable, (lower, upper)) in bounds.into_iter().enumerate() {
+            self.lp.set_bounds(variable, lower, upper);
+        }
+        match self.lp.solve(limit * 4) {
+            LpStatus::Singular => Err(PlanError::Solver {
+                message: "branch and bound: the LP relaxation's basis became numerically \
+                          singular; try the microlp backend"
+                    .to_string(),
+            }),
+            status => Ok(status),
+        }
+    }
+
+    fn run(
+        &mut self,
+        start: Instant,
+        time_limit: Option<Duration>,
+    ) -> Result<Option<Incumbent>, PlanError> {
+        let mut open = BinaryHeap::new();
+        let mut current = Some(Node {
+            bound: f64::NEG_INFINITY,
+            sequence: 0,
+            changes: Vec::new(),
+        });
+        loop {
+            let node = match current.take() {
+                Some(node) => node,
+                None => match open.pop() {
+                    Some(node) => node,
+                    None => break,
+                },
+            };
+            if node.bound >= self.threshold() {
+                continue;
+            }
+            if let Some(limit) = time_limit
+                && start.elapsed() > limit
+            {
+                open.push(node);
+                return Err(self.time_limit_error(&open, limit));
+            }
+            self.nodes += 1;
+            current = self.process(node, &mut open)?;
+        }
+        Ok(self.incumbent.take())
+    }
+
+    fn time_limit_error(&self, open: &BinaryHeap<Node>, limit: Duration) -> PlanError {
+        let bound = open.peek().map_or(f64::INFINITY, |node| node.bound);
+        let message = match &self.incumbent {
+            Some(incumbent) => format!(
+                "branch and bound stopped at the {:.3} s time limit after {} nodes: best plan ${:.4}/h, \
+                 best bound ${:.4}/h (gap {:.3}%), optimality not proven; raise or drop the time limit",
+                limit.as_secs_f64(),
+                self.nodes,
+                incumbent.cost,
+                bound,
+                (incumbent.cost - bound) / incumbent.cost.max(1e-12) * 100.0
+            ),
+            None => format!(
+                "branch and bound stopped at the {:.3} s time limit after {} nodes without a feasible plan; \
+                 raise or drop the time limit",
+                limit.as_secs_f64(),
+                self.nodes
+            ),
+        };
+        PlanError::Solver { message }
+    }
+
+    /// Solves one node; returns the child to dive into, pushing the other on `open`.
+    fn process(
+        &mut self,
+        node: Node,
+        open: &mut BinaryHeap<Node>,
+    ) -> Result<Option<Node>, PlanError> {
+        if !self.apply(&node.changes) {
+            return Ok(None);
+        }
+        let before = self.lp.iterations();
+        let status = self.solve_lp()?;
+        if std::env::var("BNB_STATS").is_ok() { eprintln!("STAT {:?} {}", status, self.lp.iterations() - before); }
+        if status == LpStatus::Infeasible {
+            return Ok(None);
+        }
+        let pricing = self.lp.true_pricing();
+        let Some(bound) = self.lagrangian_bound(&pricing.duals) else {
+            return Ok(None);
+        };
+        let bound = bound.max(pricing.bound).max(node.bound);
+        if bound >= self.threshold() {
+            return Ok(None);
+        }
+        let type_count = self.model.type_count();
+        // Clamped into the bounds: a residual the LP tolerated must not make a branch that does
+        // not shrink the box.
+        let values: Vec<f64> = (0..self.lp.structurals())
+            .map(|variable| {
+                let (lower, upper) = self.lp.bounds(variable);
+                self.lp.value(variable).clamp(lower, upper)
+            })
+            .collect();
+        if self.nodes == 1 || self.nodes.is_multiple_of(HEURISTIC_INTERVAL) {
+            let rounded = round_slices(self.model, &values[type_count..]);
+            self.offer(rounded);
+            if bound >= self.threshold() {
+                return Ok(None);
+            }
+        }
+        let type_count = self.model.type_count();
+        let counts_integral = values[..type_count]
+            .iter()
+            .all(|value| (value - value.round()).abs() <= INTEGRALITY_TOLERANCE);
+        if counts_integral && status == LpStatus::Optimal {
+            // The counts are settled in the LP; try to pack whole slices into exactly them,
+            // which, when it works, matches this node's bound.
+            let targets: Vec<u32> = values[..type_count]
+                .iter()
+                .map(|value| value.round().max(0.0) as u32)
+                .collect();
+            let mut slices = round_slices(self.model, &values[type_count..]);
+            if fit(self.model, &targets, &mut slices) {
+                self.offer(slices);
+                if bound >= self.threshold() {
+                    return Ok(None);
+                }
+            }
+        }
+        let (first, second) = match self.branching_variable(&values) {
+            Some(branch) => {
+                let value = values[branch];
+                let (lower, upper) = self.lp.bounds(branch);
+                let down = (branch, lower, value.floor());
+                let up = (branch, value.ceil(), upper);
+                if value - value.floor() < 0.5 {
+                    (down, up)
+                } else {
+                    (up, down)
+                }
+            }
+            None if status == LpStatus::Optimal => {
+                // Integral: a plan whose cost the LP bound matches, up to the tolerances.
+                self.offer(round_slices(self.model, &values[type_count..]));
+                return Ok(None);
+            }
+            None => {
+                // The LP stalled on an integral-looking point it could not make feasible: its
+                // bound holds but its point proves nothing, so split a range instead.
+                self.offer(round_slices(self.model, &values[type_count..]));
+                match self.widest_range() {
+                    Some((variable, lower, upper)) => {
+                        let middle = ((lower + upper) / 2.0).floor();
+                        ((variable, lower, middle), (variable, middle + 1.0, upper))
+                    }
+                    None => return Ok(None),
+                }
+            }
+        };
+        if std::env::var("BNB_TRACE").is_ok() && self.nodes % 500 == 0 {
+            eprintln!("node {} status {status:?} open {} depth {} first {first:?} bound {bound} L {:?} box {} inc {:?}", self.nodes, open.len(), node.changes.len(), self.lagrangian_bound(&pricing.duals), pricing.bound, self.incumbent.as_ref().map(|i| i.cost));
+        }
+        let mut changes = node.changes;
+        self.fix_by_reduced_cost(&pricing, &mut changes);
+        let mut second_changes = changes.clone();
+        second_changes.push(second);
+        self.sequence += 1;
+        open.push(Node {
+            bound,
+            sequence: self.sequence,
+            changes: second_changes,
+        });
+        changes.push(first);
+        self.sequence += 1;
+        Ok(Some(Node {
+            bound,
+            sequence: self.sequence,
+            changes,
+        }))
+    }
+
+    /// The integer variable with the widest range (counts before slices, lowest index on ties).
+    fn widest_range(&self) -> Option<(usize, f64, f64)> {
+        let mut widest: Option<(usize, f64, f64)> = None;
+        for variable in 0..self.lp.structurals() {
+            let (lower, upper) = self.lp.bounds(variable);
+            if upper > lower && widest.is_none_or(|(_, l, u)| upper - lower > u - l) {
+                widest = Some((variable, lower, upper));
+            }
+        }
+        widest
+    }
+
+    /// The fractional variable to branch on: counts first (largest cost-weighted fractionality),
+    /// then slices (most fractional); `None` when the LP solution is integral.
+    fn branching_variable(&self, values: &[f64]) -> Option<usize> {
+        let type_count = self.model.type_count();
+        let fraction = |value: f64| {
+            let part = value - value.floor();
+            part.min(1.0 - part)
+        };
+        let mut best: Option<(usize, f64)> = None;
+        for (gpu, spec) in self.model.types.iter().enumerate() {
+            let distance = fraction(values[gpu]);
+            if distance > INTEGRALITY_TOLERANCE {
+                let score = distance * spec.hourly_cost.max(1e-6);
+                if best.is_none_or(|(_, best_score)| score > best_score) {
+                    best = Some((gpu, score));
+                }
+            }
+        }
+        if best.is_some() {
+            return best.map(|(variable, _)| variable);
+        }
+        for (variable, &value) in values.iter().enumerate().skip(type_count) {
+            let distance = fraction(value);
+            if distance > INTEGRALITY_TOLERANCE
+                && best.is_none_or(|(_, best_distance)| distance > best_distance)
+            {
+                best = Some((variable, distance));
+            }
+        }
+        best.map(|(variable, _)| variable)
+    }
+
+    /// Narrows integer variables whose reduced cost alone would lift the bound past the
+    /// incumbent: every point of the node costs at least `pricing.bound + |d_j|·(distance of x_j
+    /// from the bound d_j favours)`.
+    fn fix_by_reduced_cost(&self, pricing: &TruePricing, changes: &mut Vec<(usize, f64, f64)>) {
+        let Some(incumbent) = &self.incumbent else {
+            return;
+        };
+        let gap = incumbent.cost - pricing.bound;
+        if gap < 0.0 {
+            return;
+        }
+        for (variable, &reduced) in pricing.reduced.iter().enumerate() {
+            let (lower, upper) = self.lp.bounds(variable);
+            if upper <= lower || reduced.abs() <= 1e-12 {
+                continue;
+            }
+            let reach = (gap / reduced.abs() + 1e-9).floor();
+            if reduced > 0.0 && lower + reach < upper {
+                changes.push((variable, lower, lower + reach));
+            } else if reduced < 0.0 && upper - reach > lower {
+                changes.push((variable, upper - reach, upper));
+            }
+        }
+    }
+
+    /// `L(λ)` at the LP's load-row duals under the current bounds; `None` if the bounds are empty.
+    fn lagrangian_bound(&self, duals: &[f64]) -> Option<f64> {
+        let model = self.model;
+        let multiplier =
+            |scenario: usize, gpu: usize| (-duals[model.load_row(scenario, gpu)]).max(0.0);
+        let mut bound = 0.0;
+        for (gpu, spec) in model.types.iter().enumerate() {
+            let price: f64 = (0..model.scenarios).map(|s| multiplier(s, gpu)).sum();
+            let (lower, upper) = self.lp.bounds(gpu);
+            let reduced = spec.hourly_cost - price;
+            bound += if reduced >= 0.0 {
+                reduced * lower
+            } else {
+                reduced * upper
+            };
+            for scenario in 0..model.scenarios {
+                bound += multiplier(scenario, gpu) * model.fixed_load[scenario][gpu];
+            }
+        }
+        let mut slots: Vec<(f64, f64)> = Vec::new();
+        for item in &model.items {
+            slots.clear();
+            let mut remaining = f64::from(model.slice_factor);
+            for &(gpu, load, variable) in &item.slots {
+                let (lower, upper) = self.lp.bounds(variable);
+                let unit = multiplier(item.scenario, gpu) * load;
+                bound += unit * lower;
+                remaining -= lower;
+                slots.push((unit, upper - lower));
+            }
+            if remaining < -INTEGRALITY_TOLERANCE {
+                return None;
+            }
+            // Stable sort: equal prices keep slot order, so the bound is deterministic.
+            slots.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for &(unit, room) in &slots {
+                if remaining <= 0.0 {
+                    break;
+                }
+                let take = room.min(remaining);
+                bound += unit * take;
+                remaining -= take;
+            }
+            if remaining > INTEGRALITY_TOLERANCE {
+                return None;
+            }
+        }
+        Some(bound)
+    }
+}
+
+/// The relative-to-absolute pruning slack at a given cost.
+fn prune_tolerance(cost: f64) -> f64 {
+    RELATIVE_PRUNE_TOLERANCE * cost.abs().max(1.0)
+}
+
+/// No optimum needs more instances of a type than carry every bucket it can serve (or its minimum).
+fn most_useful_count(model: &Model<'_>, gpu: usize) -> f64 {
+    let mut most = 0.0_f64;
+    for scenario in 0..model.scenarios {
+        let mut load = model.fixed_load[scenario][gpu];
+        for item in model.items.iter().filter(|item| item.scenario == scenario) {
+            for &(slot_type, slice_load, _) in &item.slots {
+                if slot_type == gpu {
+                    load += slice_load * f64::from(model.slice_factor);
+                }
+            }
+        }
+        most = most.max(load);
+    }
+    let spec = &model.types[gpu];
+    let mut bound = f64::from(instances_for_load(most).max(spec.min_instances));
+    if let Some(cap) = spec.max_instances {
+        bound = bound.min(f64::from(cap));
+    }
+    bound
+}
+
+/// The relaxation of the model with every structural bound at zero (callers set them).
+fn fresh_lp(model: &Model<'_>) -> DualSimplex {
+    let type_count = model.type_count();
+    let rows = model.items.len() + model.scenarios * type_count;
+    let mut columns: Vec<Vec<(usize, f64)>> = Vec::new();
+    let mut cost = Vec::new();
+    for (gpu, spec) in model.types.iter().enumerate() {
+        columns.push(
+            (0..model.scenarios)
+                .map(|scenario| (model.load_row(scenario, gpu), -1.0))
+                .collect(),
+        );
+        cost.push(spec.hourly_cost);
+    }
+    for (item_index, item) in model.items.iter().enumerate() {
+        for &(gpu, load, _) in &item.slots {
+            columns.push(vec![
+                (item_index, 1.0),
+                (model.load_row(item.scenario, gpu), load),
+            ]);
+            cost.push(0.0);
+        }
+    }
+    let zeros = vec![0.0; columns.len()];
+    let mut rhs = vec![f64::from(model.slice_factor); model.items.len()];
+    for scenario in 0..model.scenarios {
+        for gpu in 0..type_count {
+            rhs.push(-model.fixed_load[scenario][gpu]);
+        }
+    }
+    // A load row's slack is n_t − load ≤ n_t, so the count's bound bounds it too; finite bounds
+    // keep every infeasibility certificate checkable.
+    let mut slack_upper = vec![0.0; model.items.len()];
+    for _ in 0..model.scenarios {
+        for gpu in 0..type_count {
+            slack_upper.push(most_useful_count(model, gpu));
+        }
+    }
+    let lp = DualSimplex::new(
+        rows,
+        &columns,
+        &cost,
+        &zeros,
+        &zeros,
+        &rhs,
+        &vec![0.0; rows],
+        &slack_upper,
+    );
+    lp
+}
+
+/// Rounds LP slice values to whole slices per bucket: floors, then the largest remainders.
+fn round_slices(model: &Model<'_>, values: &[f64]) -> Vec<u32> {
+    let type_count = model.type_count();
+    let mut slices = vec![0_u32; values.len()];
+    let mut remainders: Vec<(f64, usize)> = Vec::new();
+    for item in &model.items {
+        remainders.clear();
+        let mut assigned = 0_u32;
+        for &(_, _, variable) in &item.slots {
+            let index = variable - type_count;
+            let value = values[index].clamp(0.0, f64::from(model.slice_factor));
+            let whole = (value + INTEGRALITY_TOLERANCE).floor();
+            slices[index] = whole as u32;
+            assigned += whole as u32;
+            remainders.push((value - whole, index));
+        }
+        remainders.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut cursor = 0;
+        while assigned < model.slice_factor && !remainders.is_empty() {
+            slices[remainders[cursor % remainders.len()].1] += 1;
+            assigned += 1;
+            cursor += 1;
+        }
+        // Floors of values clamped to k may still overshoot by rounding; trim from the smallest.
+        while assigned > model.slice_factor {
+            let index = remainders
+                .iter()
+                .rev()
+                .map(|&(_, index)| index)
+                .find(|&index| slices[index] > 0)
+                .unwrap_or(remainders[0].1);
+            slices[index] -= 1;
+            assigned -= 1;
+        }
+    }
+    slices
+}
+
+/// Local search: for the dearest types first, tries to drop one instance by moving slices of the
+/// type into the spare capacity other types already pay for; repeats until nothing improves.
+fn free_instances(
+    model: &Model<'_>,
+    slices: &mut [u32],
+    counts: &mut [u32],
+    mut loads: Vec<Vec<f64>>,
+) {
+    let type_count = model.type_count();
+    let mut order: Vec<usize> = (0..type_count).collect();
+    order.sort_by(|&a, &b| {
+        model.types[b]
+            .hourly_cost
+            .total_cmp(&model.types[a].hourly_cost)
+            .then(a.cmp(&b))
+    });
+    let mut improved = true;
+    while improved {
+        improved = false;
+        for &gpu in &order {
+            if counts[gpu] <= model.types[gpu].min_instances || model.types[gpu].hourly_cost <= 0.0
+            {
+                continue;
+            }
+            let target = f64::from(counts[gpu] - 1);
+            let saved_slices = slices.to_vec();
+            let saved_loads = loads.clone();
+            let mut success = true;
+            for scenario in 0..model.scenarios {
+                if !drain(model, scenario, gpu, target, slices, counts, &mut loads) {
+                    success = false;
+                    break;
+                }
+            }
+            if success {
+                counts[gpu] -= 1;
+                improved = true;
+            } else {
+                slices.copy_from_slice(&saved_slices);
+                loads = saved_loads;
+            }
+        }
+    }
+}
+
+/// Moves slices off `gpu` in `scenario` until its load fits `target` instances, using only the
+/// spare capacity of other types; `false` if it cannot.
+fn drain(
+    model: &Model<'_>,
+    scenario: usize,
+    gpu: usize,
+    target: f64,
+    slices: &mut [u32],
+    counts: &[u32],
+    loads: &mut [Vec<f64>],
+) -> bool {
+    let type_count = model.type_count();
+    while f64::from(instances_for_load(loads[scenario][gpu])) > target {
+        // The move that frees the most load of `gpu` into a type with room for it.
+        let mut best: Option<(usize, usize, f64)> = None;
+        for item in model.items.iter().filter(|item| item.scenario == scenario) {
+            let Some(&(_, freed, from)) = item.slots.iter().find(|slot| slot.0 == gpu) else {
+                continue;
+            };
+            if slices[from - type_count] == 0 {
+                continue;
+            }
+            for &(other, added, to) in &item.slots {
+                if other == gpu {
+                    continue;
+                }
+                let spare = f64::from(counts[other]) - loads[scenario][other];
+                if added <= spare + MOVE_TOLERANCE
+                    && best.is_none_or(|(_, _, best_freed)| freed > best_freed)
+                {
+                    best = Some((from, to, freed));
+                }
+            }
+        }
+        let Some((from, to, _)) = best else {
+            return false;
+        };
+        slices[from - type_count] -= 1;
+        slices[to - type_count] += 1;
+        let (from_item, from_slot) = model.slice_owner[from - type_count];
+        let (_, to_slot) = model.slice_owner[to - type_count];
+        let item = &model.items[from_item];
+        loads[scenario][item.slots[from_slot].0] -= item.slots[from_slot].1;
+        loads[scenario][item.slots[to_slot].0] += item.slots[to_slot].1;
+    }
+    true
+}
+
+/// Repairs `slices` so that every type's load fits `targets` instances, by moving single slices
+/// out of overloaded types into spare capacity, directly or through one intermediate type;
+/// `false` when it gets stuck.
+fn fit(model: &Model<'_>, targets: &[u32], slices: &mut [u32]) -> bool {
+    let type_count = model.type_count();
+    let mut loads = model.loads(slices);
+    let fits = |load: f64, target: u32| f64::from(instances_for_load(load)) <= f64::from(target);
+    let spare = |loads: &[Vec<f64>], scenario: usize, gpu: usize| {
+        f64::from(targets[gpu]) - loads[scenario][gpu] + MOVE_TOLERANCE
+    };
+    // Each move strictly lowers an overload or the number of overloaded types, so a generous
+    // budget only guards against rounding loops.
+    let budget = 4 * slices.len() * usize::try_from(model.slice_factor).unwrap_or(1) + 16;
+    for _ in 0..budget {
+        // The most overloaded (scenario, type).
+        let mut worst: Option<(usize, usize, f64)> = None;
+        for (scenario, scenario_loads) in loads.iter().enumerate() {
+            for (gpu, &load) in scenario_loads.iter().enumerate() {
+                if !fits(load, targets[gpu]) {
+                    let over = load - f64::from(targets[gpu]);
+                    if worst.is_none_or(|(_, _, most)| over > most) {
+                        worst = Some((scenario, gpu, over));
+                    }
+                }
+            }
+        }
+        let Some((scenario, gpu, _)) = worst else {
+            return true;
+        };
+        // Direct move: a slice on `gpu` into another type's spare room; the largest freed load.
+        let mut best: Option<(usize, usize, f64)> = None;
+        // Chain: a slice to `via` (overfilling it), and another slice from `via` onwards.
+        let mut chain: Option<(usize, usize, usize, usize, f64)> = None;
+        for item in model.items.iter().filter(|item| item.scenario == scenario) {
+            let Some(&(_, freed, from)) = item.slots.iter().find(|slot| slot.0 == gpu) else {
+                continue;
+            };
+            if slices[from - type_count] == 0 {
+                continue;
+            }
+            for &(other, added, to) in &item.slots {
+                if other == gpu {
+                    continue;
+                }
+                let room = spare(&loads, scenario, other);
+                if added <= room {
+                    if best.is_none_or(|(_, _, most)| freed > most) {
+                        best = Some((from, to, freed));
+                    }
+                } else if best.is_none() && chain.is_none() {
+                    // Make room on `other` by moving one of its slices to a third type.
+                    let needed = added - room;
+                    'onward: for next in model.items.iter().filter(|next| next.scenario == scenario) {
+                        let Some(&(_, released, onward_from)) =
+                            next.slots.iter().find(|slot| slot.0 == other)
+                        else {
+                            continue;
+                        };
+                        if released < needed
+                            || slices[onward_from - type_count] == 0
+                            || onward_from == to
+                        {
+                            continue;
+                        }
+                        for &(third, taken, onward_to) in &next.slots {
+                            if third == other || third == gpu {
+                                continue;
+                            }
+                            if taken <= spare(&loads, scenario, third) {
+                                chain = Some((from, to, onward_from, onward_to, freed));
+                                break 'onward;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let moves: Vec<(usize, usize)> = match (best, chain) {
+            (Some((from, to, _)), _) => vec![(from, to)],
+            (None, Some((from, to, onward_from, onward_to, _))) => {
+                vec![(onward_from, onward_to), (from, to)]
+            }
+            (None, None) => return false,
+        };
+        for (from, to) in moves {
+            slices[from - type_count] -= 1;
+            slices[to - type_count] += 1;
+            let (item_index, from_slot) = model.slice_owner[from - type_count];
+            let (_, to_slot) = model.slice_owner[to - type_count];
+            let item = &model.items[item_index];
+            loads[scenario][item.slots[from_slot].0] -= item.slots[from_slot].1;
+            loads[scenario][item.slots[to_slot].0] += item.slots[to_slot].1;
+        }
+    }
+    false
+}

@@ -1,0 +1,717 @@
+//! A small bounded-variable dual simplex with a dense basis inverse, for the LP relaxations the
+//! branch and bound of [`crate::branch_bound`] solves at every node.
+//!
+//! Every row is an equation `Σ_j A_rj x_j + s_r = b_r` with a slack `s_r` whose bounds give the
+//! row's sense (fixed at 0 for an equation, `[0, u]` for `≤`). Every variable has finite bounds,
+//! so any basis is made dual feasible by moving non-basic variables to the bound their reduced
+//! cost favours; the dual simplex keeps dual feasibility and so restarts from whatever basis the
+//! previous solve left after the bounds changed, which is what makes re-solving a child node cheap.
+//! The relaxations here have a few dozen rows, so a dense inverse updated in product form and
+//! rebuilt now and then is simple and fast.
+//!
+//! Zero-cost columns make these programs highly dual degenerate, which stalls the dual simplex, so
+//! the simplex optimises slightly perturbed costs (fixed for the program's life, so warm starts
+//! stay dual feasible). Callers take bounds from [`DualSimplex::true_pricing`], which prices the
+//! final basis with the true costs in a way that is a valid bound for any basis.
+
+/// Primal feasibility tolerance: a basic variable within this of its bound is feasible.
+const PRIMAL_TOLERANCE: f64 = 1e-9;
+/// Dual feasibility tolerance (the Harris ratio test's slack).
+const DUAL_TOLERANCE: f64 = 1e-10;
+/// Smallest pivot element accepted: smaller ones would amplify rounding in the inverse (the
+/// columns here have entries of order one).
+const PIVOT_TOLERANCE: f64 = 1e-6;
+/// A violation this small with no acceptable pivot to remove it is left as it is: the bounds the
+/// search prunes with come from the duals and stay valid whatever the primal accuracy, and every
+/// plan is re-checked in exact arithmetic before it is accepted.
+const NEGLIGIBLE_VIOLATION: f64 = 1e-6;
+/// Pivots between rebuilds of the inverse, which bounds the error the product-form updates gather.
+const REFACTOR_INTERVAL: usize = 64;
+/// Size of the first phase's cost perturbation, relative to the largest cost.
+const PERTURBATION: f64 = 1e-7;
+
+/// Where a variable sits: basic in a row, or non-basic at one of its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Basic(usize),
+    AtLower,
+    AtUpper,
+}
+
+/// How a solve ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LpStatus {
+    /// An optimal basis for the perturbed costs (primal residuals below `NEGLIGIBLE_VIOLATION`).
+    Optimal,
+    /// The bounds admit no solution, proven by a row of the inverse over the variables' boxes.
+    Infeasible,
+    /// The iteration limit was hit, or a residual could be neither pivoted away nor proven
+    /// infeasible: the duals still give valid bounds, but the primal solution may be infeasible.
+    Stalled,
+    /// The basis became numerically singular.
+    Singular,
+}
+
+/// The current basis priced with the true costs.
+#[derive(Debug, Clone)]
+pub(crate) struct TruePricing {
+    /// Row duals `y`.
+    pub duals: Vec<f64>,
+    /// Reduced cost of each structural variable.
+    pub reduced: Vec<f64>,
+    /// A lower bound on the true objective within the current bounds.
+    pub bound: f64,
+}
+
+/// A linear program `min cᵀx, A x + s = b, lower ≤ (x, s) ≤ upper` and its current basis.
+#[derive(Debug, Clone)]
+pub(crate) struct DualSimplex {
+    rows: usize,
+    structurals: usize,
+    column_start: Vec<usize>,
+    column_row: Vec<usize>,
+    column_value: Vec<f64>,
+    /// The costs being optimised: the true ones plus a small fixed perturbation.
+    cost: Vec<f64>,
+    true_cost: Vec<f64>,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    rhs: Vec<f64>,
+    basis: Vec<usize>,
+    state: Vec<State>,
+    /// `rows × rows`, row-major; row `p` belongs to basis position `p`.
+    inverse: Vec<f64>,
+    value: Vec<f64>,
+    reduced: Vec<f64>,
+    pivots_since_refactor: usize,
+    iterations: u64,
+    /// Scratch: `ρ · A_j` per variable.
+    row_alpha: Vec<f64>,
+    /// Scratch: `B⁻¹ A_q`.
+    column_alpha: Vec<f64>,
+}
+
+impl DualSimplex {
+    /// A program with `columns[j]` = the non-zeros `(row, value)` of structural `j`, its cost and
+    /// bounds, the right-hand sides, and each row's slack bounds (all finite).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        rows: usize,
+        columns: &[Vec<(usize, f64)>],
+        cost: &[f64],
+        lower: &[f64],
+        upper: &[f64],
+        rhs: &[f64],
+        slack_lower: &[f64],
+        slack_upper: &[f64],
+    ) -> Self {
+        let structurals = columns.len();
+        let mut column_start = Vec::with_capacity(structurals + 1);
+        let mut column_row = Vec::new();
+        let mut column_value = Vec::new();
+        column_start.push(0);
+        for column in columns {
+            for &(row, value) in column {
+                column_row.push(row);
+                column_value.push(value);
+            }
+            column_start.push(column_row.len());
+        }
+        let total = structurals + rows;
+        let mut true_cost = cost.to_vec();
+        true_cost.resize(total, 0.0);
+        let scale = PERTURBATION * true_cost.iter().fold(1e-3_f64, |most, c| most.max(c.abs()));
+        // A fixed low-discrepancy sequence in [1, 2): deterministic, and distinct enough to break
+        // the ties that stall the simplex.
+        let cost = (0..total)
+            .map(|variable| {
+                let shift = if variable < structurals {
+                    scale * (1.0 + (variable as f64 * 0.618_033_988_749_895).fract())
+                } else {
+                    0.0
+                };
+                true_cost[variable] + shift
+            })
+            .collect();
+        let mut all_lower = lower.to_vec();
+        all_lower.extend_from_slice(slack_lower);
+        let mut all_upper = upper.to_vec();
+        all_upper.extend_from_slice(slack_upper);
+        let mut state = vec![State::AtLower; total];
+        let basis: Vec<usize> = (structurals..total).collect();
+        for (row, &variable) in basis.iter().enumerate() {
+            state[variable] = State::Basic(row);
+        }
+        let mut inverse = vec![0.0; rows * rows];
+        for row in 0..rows {
+            inverse[row * rows + row] = 1.0;
+        }
+        let mut lp = Self {
+            rows,
+            structurals,
+            column_start,
+            column_row,
+            column_value,
+            cost,
+            true_cost,
+            lower: all_lower,
+            upper: all_upper,
+            rhs: rhs.to_vec(),
+            basis,
+            state,
+            inverse,
+            value: vec![0.0; total],
+            reduced: vec![0.0; total],
+            pivots_since_refactor: 0,
+            iterations: 0,
+            row_alpha: vec![0.0; total],
+            column_alpha: vec![0.0; rows],
+        };
+        lp.compute_duals();
+        lp
+    }
+
+    /// Structural variables.
+    pub(crate) fn structurals(&self) -> usize {
+        self.structurals
+    }
+
+    /// Simplex pivots over all solves.
+    pub(crate) fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    /// Sets the bounds of structural `variable`.
+    pub(crate) fn set_bounds(&mut self, variable: usize, lower: f64, upper: f64) {
+        self.lower[variable] = lower;
+        self.upper[variable] = upper;
+    }
+
+    /// The bounds of structural `variable`.
+    pub(crate) fn bounds(&self, variable: usize) -> (f64, f64) {
+        (self.lower[variable], self.upper[variable])
+    }
+
+    /// The value of structural `variable` in the current basic solution.
+    pub(crate) fn value(&self, variable: usize) -> f64 {
+        self.value[variable]
+    }
+
+    /// Prices the current basis with the true costs: row duals `y = c_Bᵀ B⁻¹`, the reduced cost
+    /// `d_j = c_j − yᵀA_j` of every structural, and `yᵀb + Σ_j min over its box of d_j x_j` over
+    /// all variables (slacks included) — a lower bound on `cᵀx` over every solution within the
+    /// current bounds, valid for any `y` since `cᵀx = yᵀb + Σ_j d_j x_j` on the equations.
+    pub(crate) fn true_pricing(&self) -> TruePricing {
+        let duals = self.duals_for(&self.true_cost);
+        let mut bound: f64 = duals.iter().zip(&self.rhs).map(|(y, b)| y * b).sum();
+        let mut reduced = Vec::with_capacity(self.structurals);
+        for variable in 0..self.state.len() {
+            let d = self.true_cost[variable] - self.column_dot(variable, &duals);
+            bound += (d * self.lower[variable]).min(d * self.upper[variable]);
+            if variable < self.structurals {
+                reduced.push(d);
+            }
+        }
+        TruePricing {
+            duals,
+            reduced,
+            bound,
+        }
+    }
+
+    /// The row duals `c_Bᵀ B⁻¹` for the costs `costs`.
+    fn duals_for(&self, costs: &[f64]) -> Vec<f64> {
+        let mut duals = vec![0.0; self.rows];
+        for (position, &variable) in self.basis.iter().enumerate() {
+            let cost = costs[variable];
+            if cost != 0.0 {
+                let row = &self.inverse[position * self.rows..(position + 1) * self.rows];
+                for (dual, &entry) in duals.iter_mut().zip(row) {
+                    *dual += cost * entry;
+                }
+            }
+        }
+        duals
+    }
+
+    fn column_dot(&self, variable: usize, vector: &[f64]) -> f64 {
+        if variable >= self.structurals {
+            return vector[variable - self.structurals];
+        }
+        (self.column_start[variable]..self.column_start[variable + 1])
+            .map(|k| self.column_value[k] * vector[self.column_row[k]])
+            .sum()
+    }
+
+    /// Reduced costs of every non-basic variable from the current inverse and costs.
+    fn compute_duals(&mut self) {
+        let duals = self.duals_for(&self.cost);
+        for variable in 0..self.reduced.len() {
+            self.reduced[variable] = match self.state[variable] {
+                State::Basic(_) => 0.0,
+                _ => self.cost[variable] - self.column_dot(variable, &duals),
+            };
+        }
+    }
+
+    /// Non-basic values from their states, basic values from `B⁻¹ (b − N x_N)`.
+    fn compute_primal(&mut self) {
+        let mut residual = self.rhs.clone();
+        for variable in 0..self.value.len() {
+            let value = match self.state[variable] {
+                State::Basic(_) => continue,
+                State::AtLower => self.lower[variable],
+                State::AtUpper => self.upper[variable],
+            };
+            self.value[variable] = value;
+            if value == 0.0 {
+                continue;
+            }
+            if variable >= self.structurals {
+                residual[variable - self.structurals] -= value;
+            } else {
+                for k in self.column_start[variable]..self.column_start[variable + 1] {
+                    residual[self.column_row[k]] -= self.column_value[k] * value;
+                }
+            }
+        }
+        for position in 0..self.rows {
+            let row = &self.inverse[position * self.rows..(position + 1) * self.rows];
+            let value: f64 = row.iter().zip(&residual).map(|(a, b)| a * b).sum();
+            self.value[self.basis[position]] = value;
+        }
+    }
+
+    /// Moves every non-basic variable to the bound its reduced cost favours, which makes the
+    /// basis dual feasible (every bound is finite).
+    fn make_dual_feasible(&mut self) {
+        for variable in 0..self.reduced.len() {
+            let reduced = self.reduced[variable];
+            match self.state[variable] {
+                State::AtLower if reduced < -DUAL_TOLERANCE => {
+                    self.state[variable] = State::AtUpper;
+                }
+                State::AtUpper if reduced > DUAL_TOLERANCE => {
+                    self.state[variable] = State::AtLower;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Recomputes duals and primal values after a rebuild of the inverse.
+    fn resynchronise(&mut self) {
+        self.compute_duals();
+        self.make_dual_feasible();
+        self.compute_primal();
+    }
+
+    /// Rebuilds the inverse from the basis columns by Gauss–Jordan elimination with partial
+    /// pivoting. Basis columns found (numerically) dependent are replaced by the slacks of the
+    /// rows left without a pivot, so the basis is always invertible afterwards; `false` only if
+    /// even the repaired basis is singular.
+    fn refactor(&mut self) -> bool {
+        for _attempt in 0..2 {
+            match self.try_invert() {
+                Ok(inverse) => {
+                    self.inverse = inverse;
+                    self.pivots_since_refactor = 0;
+                    return true;
+                }
+                Err((dependent, free_rows)) => {
+                    for (position, row) in dependent.into_iter().zip(free_rows) {
+                        let old = self.basis[position];
+                        self.state[old] = if self.value[old] >= self.upper[old] {
+                            State::AtUpper
+                        } else {
+                            State::AtLower
+                        };
+                        let slack = self.structurals + row;
+                        self.basis[position] = slack;
+                        self.state[slack] = State::Basic(position);
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// B⁻¹ (row = basis position), or the dependent basis positions and the rows left without a
+    /// pivot.
+    fn try_invert(&self) -> Result<Vec<f64>, (Vec<usize>, Vec<usize>)> {
+        let m = self.rows;
+        // `matrix` is B: rows are constraint rows, columns basis positions.
+        let mut matrix = vec![0.0; m * m];
+        for (position, &variable) in self.basis.iter().enumerate() {
+            if variable >= self.structurals {
+                matrix[(variable - self.structurals) * m + position] = 1.0;
+            } else {
+                for k in self.column_start[variable]..self.column_start[variable + 1] {
+                    matrix[self.column_row[k] * m + position] = self.column_value[k];
+                }
+            }
+        }
+        // Eliminate column by column, choosing each pivot among rows not used yet.
+        let mut inverse = vec![0.0; m * m];
+        for row in 0..m {
+            inverse[row * m + row] = 1.0;
+        }
+        let mut pivot_row_of = vec![usize::MAX; m];
+        let mut row_used = vec![false; m];
+        let mut dependent = Vec::new();
+        for column in 0..m {
+            let pivot_row = (0..m)
+                .filter(|&row| !row_used[row])
+                .max_by(|&a, &b| {
+                    matrix[a * m + column]
+                        .abs()
+                        .total_cmp(&matrix[b * m + column].abs())
+                });
+            let Some(pivot_row) = pivot_row.filter(|&row| matrix[row * m + column].abs() > 1e-11)
+            else {
+                dependent.push(column);
+                continue;
+            };
+            row_used[pivot_row] = true;
+            pivot_row_of[column] = pivot_row;
+            let scale = 1.0 / matrix[pivot_row * m + column];
+            for k in 0..m {
+                matrix[pivot_row * m + k] *= scale;
+                inverse[pivot_row * m + k] *= scale;
+            }
+            for row in 0..m {
+                if row == pivot_row {
+                    continue;
+                }
+                let factor = matrix[row * m + column];
+                if factor == 0.0 {
+                    continue;
+                }
+                for k in 0..m {
+                    matrix[row * m + k] -= factor * matrix[pivot_row * m + k];
+                    inverse[row * m + k] -= factor * inverse[pivot_row * m + k];
+                }
+            }
+        }
+        if !dependent.is_empty() {
+            let free_rows = (0..m).filter(|&row| !row_used[row]).collect();
+            return Err((dependent, free_rows));
+        }
+        // Row `pivot_row_of[p]` of the reduced system holds B⁻¹'s row for basis position p.
+        let mut ordered = vec![0.0; m * m];
+        for (position, &row) in pivot_row_of.iter().enumerate() {
+            ordered[position * m..(position + 1) * m].copy_from_slice(&inverse[row * m..(row + 1) * m]);
+        }
+        Ok(ordered)
+    }
+
+    /// Runs the dual simplex from the current basis under the current bounds.
+    pub(crate) fn solve(&mut self, max_iterations: u64) -> LpStatus {
+        self.make_dual_feasible();
+        self.compute_primal();
+        let mut iterations = 0;
+        let mut refactored_for_certificate = false;
+        let mut ignored = vec![false; self.rows];
+        loop {
+            if iterations >= max_iterations {
+                return LpStatus::Stalled;
+            }
+            // Leaving row: the basic variable farthest outside its bounds.
+            let mut leaving = None;
+            let mut worst = PRIMAL_TOLERANCE;
+            for position in 0..self.rows {
+                if ignored[position] {
+                    continue;
+                }
+                let variable = self.basis[position];
+                let value = self.value[variable];
+                let below = self.lower[variable] - value;
+                let above = value - self.upper[variable];
+                if below > worst {
+                    worst = below;
+                    leaving = Some((position, true));
+                } else if above > worst {
+                    worst = above;
+                    leaving = Some((position, false));
+                }
+            }
+            let Some((position, to_lower)) = leaving else {
+                return LpStatus::Optimal;
+            };
+            let m = self.rows;
+            let rho: Vec<f64> = self.inverse[position * m..(position + 1) * m].to_vec();
+            let mut bound_ratio = f64::INFINITY;
+            for variable in 0..self.state.len() {
+                if matches!(self.state[variable], State::Basic(_)) {
+                    self.row_alpha[variable] = 0.0;
+                    continue;
+                }
+                // Fixed variables cannot enter, but their reduced costs must follow the duals
+                // (their bounds may open up at another node).
+                let alpha = self.column_dot(variable, &rho);
+                self.row_alpha[variable] = alpha;
+                if self.upper[variable] <= self.lower[variable] {
+                    continue;
+                }
+                if let Some(ratio) = self.ratio(variable, alpha, to_lower, DUAL_TOLERANCE) {
+                    bound_ratio = bound_ratio.min(ratio);
+                }
+            }
+            if !bound_ratio.is_finite() {
+                if self.certify_infeasible(position, to_lower, &rho) {
+                    return LpStatus::Infeasible;
+                }
+                if worst < NEGLIGIBLE_VIOLATION {
+                    ignored[position] = true;
+                    continue;
+                }
+                if refactored_for_certificate || !self.refactor() {
+                    // Neither a pivot nor a proof: leave the residual and say so.
+                    return LpStatus::Stalled;
+                }
+                refactored_for_certificate = true;
+                self.resynchronise();
+                continue;
+            }
+            // Harris: among candidates within the relaxed ratio, the largest pivot.
+            let mut entering = None;
+            let mut best_alpha = 0.0;
+            for variable in 0..self.state.len() {
+                let alpha = self.row_alpha[variable];
+                if alpha == 0.0 || self.upper[variable] <= self.lower[variable] {
+                    continue;
+                }
+                if let Some(ratio) = self.ratio(variable, alpha, to_lower, 0.0)
+                    && ratio <= bound_ratio
+                    && alpha.abs() > best_alpha
+                {
+                    best_alpha = alpha.abs();
+                    entering = Some(variable);
+                }
+            }
+            let Some(entering) = entering else {
+                return LpStatus::Singular;
+            };
+            if !self.pivot(position, entering, to_lower) {
+                // The row and column disagree on the pivot: the inverse has drifted. Rebuild it
+                // (repairing the basis if need be) and carry on.
+                if !self.refactor() {
+                    return LpStatus::Singular;
+                }
+                self.resynchronise();
+            }
+            refactored_for_certificate = false;
+            ignored.iter_mut().for_each(|flag| *flag = false);
+            iterations += 1;
+            self.iterations += 1;
+        }
+    }
+
+    /// The dual ratio `|d_j| / |α_j|` when `variable` may enter for a leaving variable that must
+    /// rise (`to_lower`) or fall; `None` when it may not. `slack` relaxes the reduced cost (Harris).
+    fn ratio(&self, variable: usize, alpha: f64, to_lower: bool, slack: f64) -> Option<f64> {
+        if alpha.abs() < PIVOT_TOLERANCE {
+            return None;
+        }
+        let at_lower = self.state[variable] == State::AtLower;
+        // The basic value moves by −α·t when the entering variable moves by t (t > 0 from lower).
+        let eligible = match (to_lower, at_lower) {
+            (true, true) | (false, false) => alpha < 0.0,
+            (true, false) | (false, true) => alpha > 0.0,
+        };
+        if !eligible {
+            return None;
+        }
+        let reduced = self.reduced[variable];
+        let magnitude = if at_lower {
+            reduced.max(0.0)
+        } else {
+            (-reduced).max(0.0)
+        };
+        Some((magnitude + slack) / alpha.abs())
+    }
+
+    /// Whether row `position` proves infeasibility: over the boxes of all non-basic variables the
+    /// leaving variable cannot reach its bound.
+    fn certify_infeasible(&self, position: usize, to_lower: bool, rho: &[f64]) -> bool {
+        // x_B = ρ·b − Σ_N α_j x_j for every solution of the equations.
+        let mut reach: f64 = rho.iter().zip(&self.rhs).map(|(a, b)| a * b).sum();
+        for variable in 0..self.state.len() {
+            if matches!(self.state[variable], State::Basic(_)) {
+                continue;
+            }
+            let alpha = self.column_dot(variable, rho);
+            if alpha == 0.0 {
+                continue;
+            }
+            // Most favourable contribution of −α x over the box.
+            let at_lower = -alpha * self.lower[variable];
+            let at_upper = -alpha * self.upper[variable];
+            let best = if to_lower {
+                at_lower.max(at_upper)
+            } else {
+                at_lower.min(at_upper)
+            };
+            if !best.is_finite() {
+                return false;
+            }
+            reach += best;
+        }
+        let leaving = self.basis[position];
+        let margin = 1e-7 * (1.0 + reach.abs());
+        if to_lower {
+            reach < self.lower[leaving] - margin
+        } else {
+            reach > self.upper[leaving] + margin
+        }
+    }
+
+    /// Exchanges the basic variable of `position` for `entering`; `false` if the basis turned
+    /// out singular.
+    fn pivot(&mut self, position: usize, entering: usize, to_lower: bool) -> bool {
+        let m = self.rows;
+        self.column_alpha.iter_mut().for_each(|entry| *entry = 0.0);
+        if entering >= self.structurals {
+            let constraint = entering - self.structurals;
+            for row in 0..m {
+                self.column_alpha[row] = self.inverse[row * m + constraint];
+            }
+        } else {
+            for k in self.column_start[entering]..self.column_start[entering + 1] {
+                let constraint = self.column_row[k];
+                let value = self.column_value[k];
+                for row in 0..m {
+                    self.column_alpha[row] += self.inverse[row * m + constraint] * value;
+                }
+            }
+        }
+        let pivot = self.column_alpha[position];
+        if pivot.abs() < PIVOT_TOLERANCE * 0.5 {
+            return false;
+        }
+        let leaving = self.basis[position];
+        let target = if to_lower {
+            self.lower[leaving]
+        } else {
+            self.upper[leaving]
+        };
+        // Primal step: the leaving variable lands on its bound.
+        let step = (self.value[leaving] - target) / pivot;
+        for row in 0..m {
+            let variable = self.basis[row];
+            self.value[variable] -= self.column_alpha[row] * step;
+        }
+        self.value[entering] += step;
+        self.value[leaving] = target;
+        // Dual step.
+        let dual_step = self.reduced[entering] / self.row_alpha[entering];
+        for variable in 0..self.reduced.len() {
+            if !matches!(self.state[variable], State::Basic(_)) {
+                self.reduced[variable] -= dual_step * self.row_alpha[variable];
+            }
+        }
+        self.reduced[entering] = 0.0;
+        self.reduced[leaving] = -dual_step;
+        self.state[leaving] = if to_lower {
+            State::AtLower
+        } else {
+            State::AtUpper
+        };
+        self.state[entering] = State::Basic(position);
+        self.basis[position] = entering;
+        // Inverse update: eliminate the entering column.
+        let scale = 1.0 / pivot;
+        for k in 0..m {
+            self.inverse[position * m + k] *= scale;
+        }
+        for row in 0..m {
+            if row == position {
+                continue;
+            }
+            let factor = self.column_alpha[row];
+            if factor == 0.0 {
+                continue;
+            }
+            for k in 0..m {
+                self.inverse[row * m + k] -= factor * self.inverse[position * m + k];
+            }
+        }
+        self.pivots_since_refactor += 1;
+        if self.pivots_since_refactor >= REFACTOR_INTERVAL {
+            if !self.refactor() {
+                return false;
+            }
+            self.resynchronise();
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// min x + 2y, x + y ≥ 3 (as −x − y + s = −3, 0 ≤ s ≤ 10), x ≤ 2, y ≤ 5: x = 2, y = 1, cost 4.
+    #[test]
+    fn solves_a_tiny_program_and_proves_infeasibility() {
+        let columns = vec![vec![(0, -1.0)], vec![(0, -1.0)]];
+        let mut lp = DualSimplex::new(
+            1,
+            &columns,
+            &[1.0, 2.0],
+            &[0.0, 0.0],
+            &[2.0, 5.0],
+            &[-3.0],
+            &[0.0],
+            &[10.0],
+        );
+        assert_eq!(lp.solve(100), LpStatus::Optimal);
+        assert!((lp.value(0) - 2.0).abs() < 1e-9);
+        assert!((lp.value(1) - 1.0).abs() < 1e-9);
+        let pricing = lp.true_pricing();
+        assert!((pricing.bound - 4.0).abs() < 1e-9);
+        // The dual of the covering row prices one more unit of demand at y's cost.
+        assert!((pricing.duals[0] + 2.0).abs() < 1e-9);
+        // Tighter bounds: x ≤ 0.5, y ≤ 2 cannot cover 3.
+        lp.set_bounds(0, 0.0, 0.5);
+        lp.set_bounds(1, 0.0, 2.0);
+        assert_eq!(lp.solve(100), LpStatus::Infeasible);
+        // Relaxed again, the same optimum from the left-over basis.
+        lp.set_bounds(0, 0.0, 2.0);
+        lp.set_bounds(1, 0.0, 5.0);
+        assert_eq!(lp.solve(100), LpStatus::Optimal);
+        assert!((lp.true_pricing().bound - 4.0).abs() < 1e-9);
+    }
+
+    /// An assignment LP with zero-cost columns (the degenerate kind the search meets): two jobs of
+    /// sizes 3 and 5, two machines costing 1 and 3 per unit of capacity, machine 0 capped at 4
+    /// units. Job 1 alone fits machine 0 only in part, so the cheapest split puts 4 units there.
+    #[test]
+    fn degenerate_assignment_reaches_the_hand_optimum() {
+        // Rows 0, 1: each job fully assigned; rows 2, 3: machine load − capacity ≤ 0.
+        // Columns: capacity of machine 0 and 1, then share of job j on machine t.
+        let columns = vec![
+            vec![(2, -1.0)],
+            vec![(3, -1.0)],
+            vec![(0, 1.0), (2, 3.0)],
+            vec![(0, 1.0), (3, 3.0)],
+            vec![(1, 1.0), (2, 5.0)],
+            vec![(1, 1.0), (3, 5.0)],
+        ];
+        let mut lp = DualSimplex::new(
+            4,
+            &columns,
+            &[1.0, 3.0, 0.0, 0.0, 0.0, 0.0],
+            &[0.0; 6],
+            &[4.0, 100.0, 1.0, 1.0, 1.0, 1.0],
+            &[1.0, 1.0, 0.0, 0.0],
+            &[0.0; 4],
+            &[0.0, 0.0, 100.0, 100.0],
+        );
+        assert_eq!(lp.solve(1000), LpStatus::Optimal);
+        // 4 units on machine 0 at 1, the remaining 4 units on machine 1 at 3: 4 + 12 = 16.
+        assert!((lp.true_pricing().bound - 16.0).abs() < 1e-9);
+        assert!((lp.value(0) - 4.0).abs() < 1e-9);
+        assert!((lp.value(1) - 4.0).abs() < 1e-9);
+    }
+}
