@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod common;
+pub mod figures;
 pub mod plan;
 pub mod profile;
 pub mod run;
