@@ -23,7 +23,7 @@ fn counts(allocation: &str) -> BTreeMap<String, u32> {
     counts
 }
 
-fn file_stem(text: &str) -> String {
+pub(crate) fn file_stem(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
@@ -238,7 +238,7 @@ fn plan_figures(
 }
 
 /// GPU counts per type across several fleets, one stacked series per type.
-fn stacked(fleets: &[BTreeMap<String, u32>]) -> Vec<plots::GpuCounts> {
+pub(crate) fn stacked(fleets: &[BTreeMap<String, u32>]) -> Vec<plots::GpuCounts> {
     let mut types: Vec<String> = fleets.iter().flat_map(|c| c.keys().cloned()).collect();
     types.sort();
     types.dedup();
