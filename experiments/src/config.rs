@@ -346,6 +346,11 @@ impl ExperimentConfig {
         toml::from_str(&text).ok()
     }
 
+    /// The config as TOML (what `medley run` stores as `config.toml`).
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string(self).map_err(|err| err.to_string())
+    }
+
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|err| ConfigError {

@@ -332,8 +332,11 @@ pub struct RunReport {
     pub resumed: usize,
     /// Points run now.
     pub ran: usize,
-    /// Rows in the results tables (all points found on disk).
+    /// Rows in the results tables (every finished point of this config on disk).
     pub rows: usize,
+    /// Points on disk from other configs (an earlier version of this one, say): kept, but
+    /// left out of the tables and figures.
+    pub stale: usize,
 }
 
 /// Hash of the resolved config, as 16 hex digits.
@@ -481,8 +484,10 @@ pub fn run(
             Ok(())
         })
         .collect::<Result<Vec<()>, String>>()?;
-    let rows = write_tables(std::slice::from_ref(&options.out), &options.out)?;
+    let (points, stale) = current_points(&options.out)?;
+    let rows = write_tables_of(&points, &options.out)?;
     Ok(RunReport {
+        stale,
         grid_points: all.len(),
         selected: selected.len(),
         resumed,
@@ -818,6 +823,18 @@ fn run_point(
             ));
             latency.push(LatencyPercentiles::of(validation));
         }
+        // Derating can overshoot: say so when a simulated single-type fleet did better.
+        if let Some(mixed) = rows.first().filter(|r| r.slo_met)
+            && let Some(cheaper) = rows
+                .iter()
+                .filter(|r| r.fleet == "single" && r.slo_met && r.usd_per_hour < mixed.usd_per_hour)
+                .min_by(|a, b| a.usd_per_hour.total_cmp(&b.usd_per_hour))
+        {
+            notes.push(format!(
+                "the single-type fleet {} met the SLO in simulation for ${:.2}/h, less than the verified mixed fleet {} at ${:.2}/h",
+                cheaper.allocation, cheaper.usd_per_hour, mixed.allocation, mixed.usd_per_hour
+            ));
+        }
         for baseline in &report.plan.baselines {
             if let solver::BaselineOutcome::NotPossible { reason } = &baseline.outcome {
                 notes.push(format!("{} alone: {reason}", baseline.gpu_type));
@@ -872,6 +889,28 @@ fn write_point(dir: &Path, result: &PointResult) -> Result<(), String> {
         .map_err(|err| format!("{}: cannot write: {err}", path.display()))
 }
 
+/// The hash `medley run` stored in `dir/config.toml`, if any.
+pub fn stored_hash(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("config.toml")).ok()?;
+    text.lines()
+        .next()?
+        .strip_prefix("# resolved config, hash ")
+        .map(str::to_string)
+}
+
+/// The finished points of the config last run into `dir` (by its stored hash; every point
+/// when none is stored), and how many points of other configs were left out.
+pub fn current_points(dir: &Path) -> Result<(Vec<PointResult>, usize), String> {
+    let mut points = read_points(&[dir.to_path_buf()])?;
+    let Some(hash) = stored_hash(dir) else {
+        return Ok((points, 0));
+    };
+    let before = points.len();
+    points.retain(|p| p.key.starts_with(&format!("{hash}-")));
+    let stale = before - points.len();
+    Ok((points, stale))
+}
+
 /// Every finished point under these result directories (deduplicated by key, ordered by point).
 pub fn read_points(dirs: &[PathBuf]) -> Result<Vec<PointResult>, String> {
     let mut by_key: BTreeMap<String, PointResult> = BTreeMap::new();
@@ -903,7 +942,12 @@ pub fn read_points(dirs: &[PathBuf]) -> Result<Vec<PointResult>, String> {
 /// Writes `results.csv`, `results.parquet` and `notes.txt` in `out` from every point under
 /// `dirs`; returns the number of rows.
 pub fn write_tables(dirs: &[PathBuf], out: &Path) -> Result<usize, String> {
-    let points = read_points(dirs)?;
+    write_tables_of(&read_points(dirs)?, out)
+}
+
+/// Writes the tables of these points into `out`; returns the number of rows.
+pub fn write_tables_of(points: &[PointResult], out: &Path) -> Result<usize, String> {
+    let points = points.to_vec();
     let rows: Vec<&ResultRow> = points.iter().flat_map(|p| &p.rows).collect();
     std::fs::create_dir_all(out).map_err(|err| format!("{}: {err}", out.display()))?;
     crate::tables::write_results(&rows, out).map_err(|err| err.to_string())?;

@@ -370,7 +370,7 @@ fn html(blocks: &[Block]) -> Result<String, std::io::Error> {
 
 /// Runs `medley report`.
 pub fn run(args: ReportArgs) -> CmdResult {
-    let points = runner::read_points(std::slice::from_ref(&args.dir))?;
+    let (points, _) = runner::current_points(&args.dir)?;
     if points.is_empty() {
         return Err(format!(
             "{}: no finished grid points under points/",

@@ -123,7 +123,7 @@ pub fn run(args: RunArgs, catalog: &Catalog) -> CmdResult {
         }
     })?;
     progress.finish_and_clear();
-    let points = runner::read_points(std::slice::from_ref(&out))?;
+    let (points, _) = runner::current_points(&out)?;
     let figures = if args.no_plots {
         Vec::new()
     } else {
@@ -157,6 +157,13 @@ pub fn run(args: RunArgs, catalog: &Catalog) -> CmdResult {
             report.ran,
             started.elapsed().as_secs_f64()
         );
+        if report.stale > 0 {
+            eprintln!(
+                "note: {} holds {} points of other configs (an earlier version of this one?); they are kept in points/ but left out of the tables and figures",
+                out.display(),
+                report.stale
+            );
+        }
     }
     print!("{}", render_results(&points));
     println!(
@@ -176,6 +183,11 @@ pub fn run(args: RunArgs, catalog: &Catalog) -> CmdResult {
 pub fn merge(args: MergeArgs) -> CmdResult {
     let rows = runner::write_tables(&args.dirs, &args.out)?;
     let points = runner::read_points(&args.dirs)?;
+    // The shards' resolved config goes along, so `plot` and `report` work on the merge too.
+    let config = args.dirs[0].join("config.toml");
+    if config.exists() {
+        std::fs::copy(&config, args.out.join("config.toml"))?;
+    }
     // The merged directory holds every point too, so it can be plotted or merged again.
     let merged = args.out.join("points");
     std::fs::create_dir_all(&merged)?;
@@ -214,7 +226,7 @@ pub fn merge(args: MergeArgs) -> CmdResult {
 
 /// Runs `medley plot`.
 pub fn plot(args: PlotArgs) -> CmdResult {
-    let points = runner::read_points(std::slice::from_ref(&args.dir))?;
+    let (points, _) = runner::current_points(&args.dir)?;
     if points.is_empty() {
         return Err(format!(
             "{}: no finished grid points under points/",
