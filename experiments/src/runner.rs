@@ -248,6 +248,8 @@ pub struct ResultRow {
     pub first_plan_slo_met: Option<bool>,
     /// Cost of the solver's first plan, $/h (mixed fleets).
     pub first_plan_usd_per_hour: Option<f64>,
+    /// The solver's first plan as a cluster spec (mixed fleets).
+    pub first_plan_allocation: Option<String>,
 }
 
 /// A finished grid point as stored on disk.
@@ -672,6 +674,7 @@ fn row_from(
         first_plan_attainment: None,
         first_plan_slo_met: None,
         first_plan_usd_per_hour: None,
+        first_plan_allocation: None,
     }
 }
 
@@ -794,6 +797,7 @@ fn run_point(
         row.first_plan_attainment = Some(first.validation.attainment);
         row.first_plan_slo_met = Some(first.passed);
         row.first_plan_usd_per_hour = Some(first.planned_usd_per_hour);
+        row.first_plan_allocation = Some(first.validation.allocation.clone());
         rows.push(row);
         latency.push(LatencyPercentiles::of(&last.validation));
         for validation in &report.baseline_validations {

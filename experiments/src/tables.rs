@@ -282,6 +282,9 @@ pub fn results_frame(rows: &[&crate::runner::ResultRow]) -> PolarsResult<DataFra
         col(rows, "first_plan_usd_per_hour", |r| {
             r.first_plan_usd_per_hour
         }),
+        col(rows, "first_plan_allocation", |r| {
+            r.first_plan_allocation.clone()
+        }),
     ])
 }
 

@@ -259,7 +259,7 @@ fn what_if_figures(
     figures: &mut Figures<'_>,
     rows: &[&ResultRow],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut by_price: BTreeMap<(String, String, String), Vec<&ResultRow>> = BTreeMap::new();
+    let mut by_price: BTreeMap<(String, String, String, u64), Vec<&ResultRow>> = BTreeMap::new();
     for row in rows
         .iter()
         .filter(|r| r.fleet == "mixed" && !r.price_overrides.is_empty())
@@ -275,11 +275,12 @@ fn what_if_figures(
                 gpu.to_string(),
                 row.tpot_target.clone(),
                 format!("{}", row.rate_rps),
+                row.seed,
             ))
             .or_default()
             .push(row);
     }
-    for ((gpu, tpot, rate), mut group) in by_price {
+    for ((gpu, tpot, rate, seed), mut group) in by_price {
         let price = |row: &ResultRow| {
             row.price_overrides
                 .split_once('=')
@@ -302,7 +303,11 @@ fn what_if_figures(
                 optimal_cost_per_hour: group.iter().map(|r| r.usd_per_hour).collect(),
                 mix: stacked(&all_counts),
             },
-            &file_stem(&format!("whatif_{gpu}_{tpot}_{rate}rps")),
+            &file_stem(&if seed == 0 {
+                format!("whatif_{gpu}_{tpot}_{rate}rps")
+            } else {
+                format!("whatif_{gpu}_{tpot}_{rate}rps_seed{seed}")
+            }),
             plots::price_what_if,
         )?;
     }
