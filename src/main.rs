@@ -45,6 +45,10 @@ enum Command {
     Profile(Box<cmd::profile::ProfileCmdArgs>),
     /// Solve the cost-minimising GPU mix (Mélange's integer program); --verify checks it by simulation.
     Plan(Box<cmd::plan::PlanArgs>),
+    /// Write one shareable page (Markdown, HTML) of a results directory's tables and figures.
+    Report(cmd::report::ReportArgs),
+    /// Re-plan the cheapest mix as one GPU's price varies; find where types enter or leave.
+    Whatif(Box<cmd::whatif::WhatIfArgs>),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,8 @@ fn main() -> ExitCode {
         Command::Plot(args) => cmd::run::plot(args),
         Command::Profile(args) => cmd::profile::run(*args, &catalog),
         Command::Plan(args) => cmd::plan::run(*args, &catalog),
+        Command::Report(args) => cmd::report::run(args),
+        Command::Whatif(args) => cmd::whatif::run(*args, &catalog),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

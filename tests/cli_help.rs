@@ -59,6 +59,12 @@ fn every_command_and_subcommand_has_help() {
         "bench",
         "workload",
         "plan",
+        "run",
+        "merge",
+        "plot",
+        "profile",
+        "whatif",
+        "report",
     ] {
         assert!(
             commands.iter().any(|c| c == expected),
@@ -92,6 +98,9 @@ fn commands_that_print_results_offer_json() {
         &["workload", "gen"],
         &["workload", "presets"],
         &["plan"],
+        &["whatif"],
+        &["report"],
+        &["run"],
     ] {
         let help = assert_helpful(path);
         assert!(help.contains("--json"), "{path:?} has no --json:\n{help}");

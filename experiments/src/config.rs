@@ -48,6 +48,9 @@ pub struct ExperimentConfig {
     /// Simulate given clusters instead of planning.
     #[serde(default)]
     pub simulate: Option<SimulateConfig>,
+    /// Only profile: tokens per dollar of each instance type per bucket (no fleet, no rates).
+    #[serde(default)]
+    pub efficiency: Option<EfficiencyConfig>,
     /// Sweep axes.
     #[serde(default)]
     pub sweep: SweepConfig,
@@ -219,6 +222,15 @@ impl Default for SimulateConfig {
     }
 }
 
+/// Profiling-only experiments: which GPU serves each request size most cheaply under the SLO.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EfficiencyConfig {
+    /// Request sizes `[input, output]` in tokens whose buckets get a tokens-per-dollar-vs-SLO
+    /// figure (when the sweep has several TPOT targets); empty: none.
+    pub sizes: Vec<[u32; 2]>,
+}
+
 /// Sweep axes; an empty axis keeps the base value. The grid is their cartesian product.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -327,6 +339,18 @@ impl ExperimentConfig {
         Ok(config)
     }
 
+    /// The resolved config a run stored in its results directory (`config.toml`), unchecked:
+    /// a trace it names may since have moved. `None` if absent or unreadable.
+    pub fn stored_in(results_dir: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(results_dir.join("config.toml")).ok()?;
+        toml::from_str(&text).ok()
+    }
+
+    /// The config as TOML (what `medley run` stores as `config.toml`).
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string(self).map_err(|err| err.to_string())
+    }
+
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
@@ -341,17 +365,17 @@ impl ExperimentConfig {
         if self.name.trim().is_empty() {
             return Err("name: expected a non-empty name".into());
         }
-        match (&self.plan, &self.simulate) {
-            (None, None) => {
-                return Err(
-                    "nothing to run: add a [plan] table (let the solver choose the fleet) or a [simulate] table (given clusters)"
-                        .into(),
-                );
-            }
-            (Some(_), Some(_)) => {
-                return Err("[plan] and [simulate]: give one of them, not both".into());
-            }
-            _ => {}
+        let kinds = usize::from(self.plan.is_some())
+            + usize::from(self.simulate.is_some())
+            + usize::from(self.efficiency.is_some());
+        if kinds == 0 {
+            return Err(
+                "nothing to run: add a [plan] table (let the solver choose the fleet), a [simulate] table (given clusters) or an [efficiency] table (profile only)"
+                    .into(),
+            );
+        }
+        if kinds > 1 {
+            return Err("[plan], [simulate] and [efficiency]: give exactly one of them".into());
         }
         crate::workload::WorkloadSource::resolve(&self.workload.source)
             .map_err(|err| format!("workload.source: {err}"))?;
@@ -388,13 +412,30 @@ impl ExperimentConfig {
         if self.engine.max_num_seqs == 0 {
             return Err("engine.max_num_seqs: expected at least 1".into());
         }
-        if let Some(plan) = &self.plan {
+        if let Some(efficiency) = &self.efficiency {
+            if !self.sweep.rates.is_empty() || self.workload.rate.is_some() {
+                return Err("sweep.rates / workload.rate: an [efficiency] experiment profiles one replica per bucket and simulates no fleet at a rate; remove them".into());
+            }
+            let edges = parse_edges(&self.profile.buckets)
+                .map_err(|err| format!("profile.buckets: {err}"))?;
+            for [input, output] in &efficiency.sizes {
+                if edges.bucket_of(*input, *output).is_none() {
+                    return Err(format!(
+                        "efficiency.sizes: [{input}, {output}] lies beyond the last bucket edges (input {:?}, output {:?})",
+                        edges.input.last(),
+                        edges.output.last()
+                    ));
+                }
+            }
+        }
+        if self.plan.is_some() || self.efficiency.is_some() {
             if self.profile.gpus.is_empty() && self.sweep.gpu_sets.is_empty() {
                 return Err("profile.gpus: expected at least one GPU type".into());
             }
             if self.sweep.gpu_sets.iter().any(Vec::is_empty) {
                 return Err("sweep.gpu_sets: a GPU set is empty".into());
             }
+            let plan = self.plan.clone().unwrap_or_default();
             if plan.slice_factor == 0 {
                 return Err("plan.slice_factor: expected at least 1".into());
             }
@@ -411,14 +452,16 @@ impl ExperimentConfig {
                     "plan.target = {target}: expected a fraction in (0, 1]"
                 ));
             }
-            check_router("plan.router", &plan.router)?;
+            if self.plan.is_some() {
+                check_router("plan.router", &plan.router)?;
+            }
             if self.slo.tpot.is_none()
                 && self.slo.ttft.is_none()
                 && self.sweep.tpot.is_empty()
                 && self.sweep.ttft.is_empty()
             {
                 return Err(
-                    "slo: planning needs a target: set slo.tpot (e.g. \"120ms\") or slo.ttft"
+                    "slo: profiling needs a target: set slo.tpot (e.g. \"120ms\") or slo.ttft"
                         .into(),
                 );
             }
@@ -451,6 +494,11 @@ impl ExperimentConfig {
             }
             for router in std::iter::once(&simulate.router).chain(&self.sweep.routers) {
                 check_router("simulate.router", router)?;
+                if sim::RouterKind::parse(router).is_some_and(sim::RouterKind::needs_table) {
+                    return Err(format!(
+                        "simulate.router = \"{router}\": this router needs capacity profiles, which only [plan] experiments make; use it as plan.router"
+                    ));
+                }
             }
             for queue in std::iter::once(&simulate.queue).chain(&self.sweep.queues) {
                 if sim::QueueKind::parse(queue).is_none() {

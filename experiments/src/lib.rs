@@ -2,6 +2,7 @@
 //! Parquet via polars).
 
 pub mod config;
+pub mod efficiency;
 pub mod planning;
 pub mod runner;
 pub mod tables;

@@ -271,3 +271,25 @@ pub fn cluster_of(
         Some(&profiles.price_book),
     )
 }
+
+/// The profile set priced under `book`, with `overrides` ($/GPU-hour by GPU name) replacing
+/// the book's prices: capacities do not depend on prices, so what-if pricing re-plans on the
+/// same profiles.
+pub fn reprice(
+    profiles: &ProfileSet,
+    book: &gpu_models::PriceBook,
+    overrides: &[(String, f64)],
+) -> Result<ProfileSet, String> {
+    let mut priced = profiles.clone();
+    priced.price_book = book.name.clone();
+    for table in &mut priced.types {
+        let per_gpu = overrides
+            .iter()
+            .find(|(gpu, _)| gpu.eq_ignore_ascii_case(&table.gpu))
+            .map(|(_, price)| *price)
+            .or_else(|| book.usd_per_gpu_hour(&table.gpu))
+            .ok_or_else(|| format!("price book '{}' has no price for {}", book.name, table.gpu))?;
+        table.usd_per_hour = per_gpu * f64::from(table.tp);
+    }
+    Ok(priced)
+}

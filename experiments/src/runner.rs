@@ -16,6 +16,7 @@ use solver::{
 use workloads::SizeHistogram;
 
 use crate::config::{ExperimentConfig, parse_duration, parse_edges};
+use crate::efficiency::{BucketStats, ProfileRow, ProfileRowContext, profile_rows};
 use crate::planning::{PlanSettings, WorkloadInput, plan_workload};
 use crate::workload::WorkloadSource;
 
@@ -240,6 +241,15 @@ pub struct ResultRow {
     pub busy_fraction: f64,
     /// Verification rounds (mixed fleets).
     pub verify_rounds: Option<u32>,
+    /// Per-request attainment of the solver's first plan, before any derating (mixed fleets):
+    /// where Mélange's additive-load assumption holds, it meets the SLO here already.
+    pub first_plan_attainment: Option<f64>,
+    /// Whether the solver's first plan met the SLO in simulation (mixed fleets).
+    pub first_plan_slo_met: Option<bool>,
+    /// Cost of the solver's first plan, $/h (mixed fleets).
+    pub first_plan_usd_per_hour: Option<f64>,
+    /// The solver's first plan as a cluster spec (mixed fleets).
+    pub first_plan_allocation: Option<String>,
 }
 
 /// A finished grid point as stored on disk.
@@ -253,6 +263,30 @@ pub struct PointResult {
     pub rows: Vec<ResultRow>,
     /// Notes (why a fleet is missing, what the verification gave up on).
     pub notes: Vec<String>,
+    /// Per-bucket efficiency of each instance type (plan and efficiency experiments).
+    #[serde(default)]
+    pub profiles: Vec<ProfileRow>,
+    /// Latency distributions, one per row (same order), for CDF figures.
+    #[serde(default)]
+    pub latency: Vec<LatencyPercentiles>,
+}
+
+/// A simulated fleet's latency distribution in 101 numbers per metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPercentiles {
+    /// TTFT at percentiles 0, 1, …, 100, seconds.
+    pub ttft_s: Vec<f64>,
+    /// TPOT at percentiles 0, 1, …, 100, seconds.
+    pub tpot_s: Vec<f64>,
+}
+
+impl LatencyPercentiles {
+    fn of(validation: &Validation) -> Self {
+        Self {
+            ttft_s: validation.ttft_percentiles_s.clone(),
+            tpot_s: validation.tpot_percentiles_s.clone(),
+        }
+    }
 }
 
 /// How to run.
@@ -300,8 +334,11 @@ pub struct RunReport {
     pub resumed: usize,
     /// Points run now.
     pub ran: usize,
-    /// Rows in the results tables (all points found on disk).
+    /// Rows in the results tables (every finished point of this config on disk).
     pub rows: usize,
+    /// Points on disk from other configs (an earlier version of this one, say): kept, but
+    /// left out of the tables and figures.
+    pub stale: usize,
 }
 
 /// Hash of the resolved config, as 16 hex digits.
@@ -411,8 +448,8 @@ pub fn run(
     let resumed = selected.len() - todo.len();
     // Profiles depend on the SLO, the instance types and the seed, not on rate or price: run
     // each once (in parallel inside), before the points that share it.
-    let mut profiles: BTreeMap<String, ProfileSet> = BTreeMap::new();
-    if config.plan.is_some() {
+    let mut profiles: BTreeMap<String, (ProfileSet, BucketStats)> = BTreeMap::new();
+    if config.plan.is_some() || config.efficiency.is_some() {
         let mut groups: BTreeMap<String, (ProfileSlo, Vec<String>, u64)> = BTreeMap::new();
         for point in &todo {
             let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
@@ -426,8 +463,8 @@ pub fn run(
             }
         }
         for (key, (slo, gpus, seed)) in groups {
-            let set = profile_group(config, catalog, &slo, &gpus, seed, options, progress)?;
-            profiles.insert(key, set);
+            let group = profile_group(config, catalog, &slo, &gpus, seed, options, progress)?;
+            profiles.insert(key, group);
         }
     }
     let done = Mutex::new(0usize);
@@ -449,8 +486,10 @@ pub fn run(
             Ok(())
         })
         .collect::<Result<Vec<()>, String>>()?;
-    let rows = write_tables(std::slice::from_ref(&options.out), &options.out)?;
+    let (points, stale) = current_points(&options.out)?;
+    let rows = write_tables_of(&points, &options.out)?;
     Ok(RunReport {
+        stale,
         grid_points: all.len(),
         selected: selected.len(),
         resumed,
@@ -483,23 +522,23 @@ fn profile_group(
     seed: u64,
     options: &RunOptions,
     progress: &(dyn Fn(RunProgress) + Sync),
-) -> Result<ProfileSet, String> {
+) -> Result<(ProfileSet, BucketStats), String> {
     // Lengths from a long stream at the workload's base rate: every bucket gets a deep pool.
     let source = WorkloadSource::resolve(&config.workload.source)?;
     let (requests, _, _) = source
         .requests(config.workload.rate, 3600.0, seed)
         .map_err(|err| err.to_string())?;
     let edges = parse_edges(&config.profile.buckets)?;
+    let pairs: Vec<(u32, u32)> = requests
+        .iter()
+        .map(|r| (r.input_tokens, r.output_tokens))
+        .collect();
     let lengths = if config.profile.lengths == "representative" {
         BucketLengths::Representative
     } else {
-        BucketLengths::Sampled(
-            requests
-                .iter()
-                .map(|r| (r.input_tokens, r.output_tokens))
-                .collect(),
-        )
+        BucketLengths::Sampled(pairs.clone())
     };
+    let stats = BucketStats::new(&edges, &lengths, &pairs);
     let needed: Vec<Vec<bool>> = SizeHistogram::from_requests(edges.clone(), &requests)
         .counts
         .iter()
@@ -537,7 +576,7 @@ fn profile_group(
         });
     })
     .map_err(|err| err.to_string())?;
-    Ok(set)
+    Ok((set, stats))
 }
 
 /// The profile set restricted to a point's instance types and repriced under its catalog.
@@ -632,6 +671,10 @@ fn row_from(
         norm_latency_mean_s: validation.norm_latency_mean_s,
         busy_fraction: validation.mean_busy_fraction,
         verify_rounds: rounds,
+        first_plan_attainment: None,
+        first_plan_slo_met: None,
+        first_plan_usd_per_hour: None,
+        first_plan_allocation: None,
     }
 }
 
@@ -640,10 +683,37 @@ fn run_point(
     base_catalog: &Catalog,
     hash: &str,
     point: &GridPoint,
-    profiles: &BTreeMap<String, ProfileSet>,
+    profiles: &BTreeMap<String, (ProfileSet, BucketStats)>,
 ) -> Result<PointResult, String> {
     let catalog = catalog_for(base_catalog, point)?;
     let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
+    let mut profile_table = Vec::new();
+    if config.plan.is_some() || config.efficiency.is_some() {
+        let (set, stats) = profiles
+            .get(&profile_key(&slo, point.seed))
+            .ok_or("profiles missing for this point's SLO")?;
+        let set = profiles_for_point(set, point, &catalog)?;
+        let price_overrides = point.price_text();
+        let context = ProfileRowContext {
+            experiment: &config.name,
+            config_hash: hash,
+            seed: point.seed,
+            tpot_target: point.tpot.as_deref().unwrap_or(""),
+            ttft_target: point.ttft.as_deref().unwrap_or(""),
+            price_overrides: &price_overrides,
+        };
+        profile_table = profile_rows(&context, &set, stats);
+    }
+    if config.efficiency.is_some() {
+        return Ok(PointResult {
+            key: point_key(hash, point),
+            point: point.clone(),
+            rows: Vec::new(),
+            notes: Vec::new(),
+            profiles: profile_table,
+            latency: Vec::new(),
+        });
+    }
     let (requests, description, rate_rps) = point_requests(config, point)?;
     let memory = instance_options(config);
     let context = RowContext {
@@ -654,9 +724,10 @@ fn run_point(
         catalog: &catalog,
     };
     let mut rows = Vec::new();
+    let mut latency = Vec::new();
     let mut notes = Vec::new();
     if let Some(plan_config) = &config.plan {
-        let set = profiles
+        let (set, _) = profiles
             .get(&profile_key(&slo, point.seed))
             .ok_or("profiles missing for this point's SLO")?;
         let set = profiles_for_point(set, point, &catalog)?;
@@ -715,13 +786,20 @@ fn run_point(
         }
         // The mixed fleet's row is its last round: the verified fleet, or the last tried.
         let last = verification.rounds.last().expect("at least one round");
-        rows.push(row_from(
+        let first = verification.rounds.first().expect("at least one round");
+        let mut row = row_from(
             &context,
             ("mixed", ""),
             &last.validation,
             Some(verification.planned_usd_per_hour),
             Some(last.round),
-        ));
+        );
+        row.first_plan_attainment = Some(first.validation.attainment);
+        row.first_plan_slo_met = Some(first.passed);
+        row.first_plan_usd_per_hour = Some(first.planned_usd_per_hour);
+        row.first_plan_allocation = Some(first.validation.allocation.clone());
+        rows.push(row);
+        latency.push(LatencyPercentiles::of(&last.validation));
         for validation in &report.baseline_validations {
             let gpu_type = report
                 .plan
@@ -746,6 +824,19 @@ fn run_point(
                 validation,
                 planned,
                 None,
+            ));
+            latency.push(LatencyPercentiles::of(validation));
+        }
+        // Derating can overshoot: say so when a simulated single-type fleet did better.
+        if let Some(mixed) = rows.first().filter(|r| r.slo_met)
+            && let Some(cheaper) = rows
+                .iter()
+                .filter(|r| r.fleet == "single" && r.slo_met && r.usd_per_hour < mixed.usd_per_hour)
+                .min_by(|a, b| a.usd_per_hour.total_cmp(&b.usd_per_hour))
+        {
+            notes.push(format!(
+                "the single-type fleet {} met the SLO in simulation for ${:.2}/h, less than the verified mixed fleet {} at ${:.2}/h",
+                cheaper.allocation, cheaper.usd_per_hour, mixed.allocation, mixed.usd_per_hour
             ));
         }
         for baseline in &report.plan.baselines {
@@ -775,12 +866,15 @@ fn run_point(
         let edges = parse_edges(&config.profile.buckets)?;
         let validation = solver::validate(&cluster, None, &sim_config, &slo, &edges, requests)?;
         rows.push(row_from(&context, ("given", ""), &validation, None, None));
+        latency.push(LatencyPercentiles::of(&validation));
     }
     Ok(PointResult {
         key: point_key(hash, point),
         point: point.clone(),
         rows,
         notes,
+        profiles: profile_table,
+        latency,
     })
 }
 
@@ -797,6 +891,28 @@ fn write_point(dir: &Path, result: &PointResult) -> Result<(), String> {
     std::fs::write(&partial, text)
         .and_then(|()| std::fs::rename(&partial, &path))
         .map_err(|err| format!("{}: cannot write: {err}", path.display()))
+}
+
+/// The hash `medley run` stored in `dir/config.toml`, if any.
+pub fn stored_hash(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("config.toml")).ok()?;
+    text.lines()
+        .next()?
+        .strip_prefix("# resolved config, hash ")
+        .map(str::to_string)
+}
+
+/// The finished points of the config last run into `dir` (by its stored hash; every point
+/// when none is stored), and how many points of other configs were left out.
+pub fn current_points(dir: &Path) -> Result<(Vec<PointResult>, usize), String> {
+    let mut points = read_points(&[dir.to_path_buf()])?;
+    let Some(hash) = stored_hash(dir) else {
+        return Ok((points, 0));
+    };
+    let before = points.len();
+    points.retain(|p| p.key.starts_with(&format!("{hash}-")));
+    let stale = before - points.len();
+    Ok((points, stale))
 }
 
 /// Every finished point under these result directories (deduplicated by key, ordered by point).
@@ -830,10 +946,19 @@ pub fn read_points(dirs: &[PathBuf]) -> Result<Vec<PointResult>, String> {
 /// Writes `results.csv`, `results.parquet` and `notes.txt` in `out` from every point under
 /// `dirs`; returns the number of rows.
 pub fn write_tables(dirs: &[PathBuf], out: &Path) -> Result<usize, String> {
-    let points = read_points(dirs)?;
+    write_tables_of(&read_points(dirs)?, out)
+}
+
+/// Writes the tables of these points into `out`; returns the number of rows.
+pub fn write_tables_of(points: &[PointResult], out: &Path) -> Result<usize, String> {
+    let points = points.to_vec();
     let rows: Vec<&ResultRow> = points.iter().flat_map(|p| &p.rows).collect();
     std::fs::create_dir_all(out).map_err(|err| format!("{}: {err}", out.display()))?;
     crate::tables::write_results(&rows, out).map_err(|err| err.to_string())?;
+    let profile_rows = unique_profile_rows(&points);
+    if !profile_rows.is_empty() {
+        crate::tables::write_profiles(&profile_rows, out).map_err(|err| err.to_string())?;
+    }
     let mut notes = String::new();
     for point in &points {
         for note in &point.notes {
@@ -843,6 +968,28 @@ pub fn write_tables(dirs: &[PathBuf], out: &Path) -> Result<usize, String> {
     let path = out.join("notes.txt");
     std::fs::write(&path, notes).map_err(|err| format!("{}: {err}", path.display()))?;
     Ok(rows.len())
+}
+
+/// The profile rows of every point, once each: points that differ only in rate share them.
+pub fn unique_profile_rows(points: &[PointResult]) -> Vec<&ProfileRow> {
+    let mut seen = std::collections::BTreeSet::new();
+    points
+        .iter()
+        .flat_map(|p| &p.profiles)
+        .filter(|row| {
+            seen.insert((
+                row.config_hash.clone(),
+                row.seed,
+                row.tpot_target.clone(),
+                row.ttft_target.clone(),
+                row.price_book.clone(),
+                row.price_overrides.clone(),
+                row.instance.clone(),
+                row.input_bucket,
+                row.output_bucket,
+            ))
+        })
+        .collect()
 }
 
 /// Parses `i/n` for `--shard`.

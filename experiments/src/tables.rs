@@ -277,6 +277,14 @@ pub fn results_frame(rows: &[&crate::runner::ResultRow]) -> PolarsResult<DataFra
         col(rows, "norm_latency_mean_s", |r| r.norm_latency_mean_s),
         col(rows, "busy_fraction", |r| r.busy_fraction),
         col(rows, "verify_rounds", |r| r.verify_rounds),
+        col(rows, "first_plan_attainment", |r| r.first_plan_attainment),
+        col(rows, "first_plan_slo_met", |r| r.first_plan_slo_met),
+        col(rows, "first_plan_usd_per_hour", |r| {
+            r.first_plan_usd_per_hour
+        }),
+        col(rows, "first_plan_allocation", |r| {
+            r.first_plan_allocation.clone()
+        }),
     ])
 }
 
@@ -285,5 +293,59 @@ pub fn write_results(rows: &[&crate::runner::ResultRow], dir: &Path) -> PolarsRe
     let mut frame = results_frame(rows)?;
     CsvWriter::new(File::create(dir.join("results.csv"))?).finish(&mut frame)?;
     ParquetWriter::new(File::create(dir.join("results.parquet"))?).finish(&mut frame)?;
+    Ok(())
+}
+
+/// The per-bucket efficiency table as a frame, one row per (instance type, bucket, SLO, prices).
+pub fn profiles_frame(rows: &[&crate::efficiency::ProfileRow]) -> PolarsResult<DataFrame> {
+    fn col<T>(
+        rows: &[&crate::efficiency::ProfileRow],
+        name: &str,
+        get: impl Fn(&crate::efficiency::ProfileRow) -> T,
+    ) -> Column
+    where
+        Series: NamedFrom<Vec<T>, [T]>,
+    {
+        Column::new(name.into(), rows.iter().map(|r| get(r)).collect::<Vec<T>>())
+    }
+    DataFrame::new_infer_height(vec![
+        col(rows, "experiment", |r| r.experiment.clone()),
+        col(rows, "config_hash", |r| r.config_hash.clone()),
+        col(rows, "medley_version", |r| r.medley_version.clone()),
+        col(rows, "seed", |r| r.seed),
+        col(rows, "tpot_target", |r| r.tpot_target.clone()),
+        col(rows, "ttft_target", |r| r.ttft_target.clone()),
+        col(rows, "slo", |r| r.slo.clone()),
+        col(rows, "price_book", |r| r.price_book.clone()),
+        col(rows, "price_overrides", |r| r.price_overrides.clone()),
+        col(rows, "instance", |r| r.instance.clone()),
+        col(rows, "gpu", |r| r.gpu.clone()),
+        col(rows, "tp", |r| r.tp),
+        col(rows, "input_bucket", |r| r.input_bucket),
+        col(rows, "output_bucket", |r| r.output_bucket),
+        col(rows, "input_range", |r| r.input_range.clone()),
+        col(rows, "output_range", |r| r.output_range.clone()),
+        col(rows, "bucket_share", |r| r.bucket_share),
+        col(rows, "mean_input_tokens", |r| r.mean_input_tokens),
+        col(rows, "mean_output_tokens", |r| r.mean_output_tokens),
+        col(rows, "status", |r| r.status.clone()),
+        col(rows, "capacity_rps", |r| r.capacity_rps),
+        col(rows, "capacity_std_error_rps", |r| r.capacity_std_error_rps),
+        col(rows, "usd_per_hour", |r| r.usd_per_hour),
+        col(rows, "requests_per_dollar", |r| r.requests_per_dollar),
+        col(rows, "output_tokens_per_dollar", |r| {
+            r.output_tokens_per_dollar
+        }),
+        col(rows, "total_tokens_per_dollar", |r| {
+            r.total_tokens_per_dollar
+        }),
+    ])
+}
+
+/// Writes `profiles.csv` and `profiles.parquet` in `dir`.
+pub fn write_profiles(rows: &[&crate::efficiency::ProfileRow], dir: &Path) -> PolarsResult<()> {
+    let mut frame = profiles_frame(rows)?;
+    CsvWriter::new(File::create(dir.join("profiles.csv"))?).finish(&mut frame)?;
+    ParquetWriter::new(File::create(dir.join("profiles.parquet"))?).finish(&mut frame)?;
     Ok(())
 }

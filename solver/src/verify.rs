@@ -71,6 +71,24 @@ pub struct Validation {
     pub norm_latency_mean_s: f64,
     /// Mean fraction of time replicas were busy.
     pub mean_busy_fraction: f64,
+    /// TTFT at percentiles 0, 1, …, 100 of completed requests, seconds (empty if none): the
+    /// whole distribution in 101 numbers, for CDF plots.
+    pub ttft_percentiles_s: Vec<f64>,
+    /// TPOT `(e2e − ttft) / (out − 1)` at percentiles 0, 1, …, 100, seconds (empty if none).
+    pub tpot_percentiles_s: Vec<f64>,
+}
+
+/// Values at percentiles 0, 1, …, 100 (nearest rank on the sorted samples); empty for none.
+pub fn percentiles(samples: &[f64]) -> Vec<f64> {
+    let mut sorted: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return Vec::new();
+    }
+    sorted.sort_by(f64::total_cmp);
+    let last = sorted.len() - 1;
+    (0..=100)
+        .map(|percent| sorted[(percent * last + 50) / 100])
+        .collect()
 }
 
 impl Validation {
@@ -197,6 +215,8 @@ pub fn validate(
             .map(|r| r.busy_fraction)
             .sum::<f64>()
             / summary.replicas.len().max(1) as f64,
+        ttft_percentiles_s: percentiles(&sink.overall.samples.ttft_s),
+        tpot_percentiles_s: percentiles(&sink.overall.samples.tpot_s),
     })
 }
 

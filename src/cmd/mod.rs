@@ -3,11 +3,14 @@
 pub mod bench;
 pub mod catalog;
 pub mod common;
+pub mod figures;
 pub mod plan;
 pub mod profile;
+pub mod report;
 pub mod run;
 pub mod simulate;
 pub mod table;
+pub mod whatif;
 pub mod workload;
 
 /// Error type shared by the subcommands.

@@ -1,6 +1,5 @@
 //! `medley run`, `medley merge`, `medley plot`: experiment sweeps, their shards, their figures.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +10,7 @@ use gpu_models::Catalog;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::CmdResult;
+use super::figures::draw_figures;
 use super::table::TextTable;
 
 /// The quick-start experiment, built in so `medley run` works with no files at all.
@@ -123,11 +123,11 @@ pub fn run(args: RunArgs, catalog: &Catalog) -> CmdResult {
         }
     })?;
     progress.finish_and_clear();
-    let points = runner::read_points(std::slice::from_ref(&out))?;
+    let (points, _) = runner::current_points(&out)?;
     let figures = if args.no_plots {
         Vec::new()
     } else {
-        draw_figures(&points, &out.join("figures"))?
+        draw_figures(&points, &out.join("figures"), &figure_sizes(&config))?
     };
     if args.json {
         let rows: Vec<&ResultRow> = points.iter().flat_map(|p| &p.rows).collect();
@@ -157,6 +157,13 @@ pub fn run(args: RunArgs, catalog: &Catalog) -> CmdResult {
             report.ran,
             started.elapsed().as_secs_f64()
         );
+        if report.stale > 0 {
+            eprintln!(
+                "note: {} holds {} points of other configs (an earlier version of this one?); they are kept in points/ but left out of the tables and figures",
+                out.display(),
+                report.stale
+            );
+        }
     }
     print!("{}", render_results(&points));
     println!(
@@ -176,6 +183,11 @@ pub fn run(args: RunArgs, catalog: &Catalog) -> CmdResult {
 pub fn merge(args: MergeArgs) -> CmdResult {
     let rows = runner::write_tables(&args.dirs, &args.out)?;
     let points = runner::read_points(&args.dirs)?;
+    // The shards' resolved config goes along, so `plot` and `report` work on the merge too.
+    let config = args.dirs[0].join("config.toml");
+    if config.exists() {
+        std::fs::copy(&config, args.out.join("config.toml"))?;
+    }
     // The merged directory holds every point too, so it can be plotted or merged again.
     let merged = args.out.join("points");
     std::fs::create_dir_all(&merged)?;
@@ -188,7 +200,11 @@ pub fn merge(args: MergeArgs) -> CmdResult {
     let figures = if args.no_plots {
         Vec::new()
     } else {
-        draw_figures(&points, &args.out.join("figures"))?
+        draw_figures(
+            &points,
+            &args.out.join("figures"),
+            &stored_sizes(&args.dirs[0]),
+        )?
     };
     if args.json {
         let rows: Vec<&ResultRow> = points.iter().flat_map(|p| &p.rows).collect();
@@ -210,7 +226,7 @@ pub fn merge(args: MergeArgs) -> CmdResult {
 
 /// Runs `medley plot`.
 pub fn plot(args: PlotArgs) -> CmdResult {
-    let points = runner::read_points(std::slice::from_ref(&args.dir))?;
+    let (points, _) = runner::current_points(&args.dir)?;
     if points.is_empty() {
         return Err(format!(
             "{}: no finished grid points under points/",
@@ -218,7 +234,7 @@ pub fn plot(args: PlotArgs) -> CmdResult {
         )
         .into());
     }
-    let figures = draw_figures(&points, &args.dir.join("figures"))?;
+    let figures = draw_figures(&points, &args.dir.join("figures"), &stored_sizes(&args.dir))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else if figures.is_empty() {
@@ -292,284 +308,19 @@ pub fn render_results(points: &[PointResult]) -> String {
     out
 }
 
-/// GPU count per type in a cluster spec.
-fn counts(allocation: &str) -> BTreeMap<String, u32> {
-    let mut counts = BTreeMap::new();
-    for entry in sim::parse_spec(allocation).unwrap_or_default() {
-        let name = if entry.tp == 1 {
-            entry.gpu.clone()
-        } else {
-            format!("{}x{}", entry.gpu, entry.tp)
-        };
-        *counts.entry(name).or_insert(0) += entry.count;
-    }
-    counts
+/// Request sizes the config asks tokens-per-dollar figures for.
+fn figure_sizes(config: &ExperimentConfig) -> Vec<[u32; 2]> {
+    config
+        .efficiency
+        .as_ref()
+        .map(|e| e.sizes.clone())
+        .unwrap_or_default()
 }
 
-fn file_stem(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Draws every figure the results support into `dir`; returns the files written.
-pub fn draw_figures(
-    points: &[PointResult],
-    dir: &Path,
-) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(dir)?;
-    let rows: Vec<&ResultRow> = points.iter().flat_map(|p| &p.rows).collect();
-    let mut written = Vec::new();
-    let mut push = |figure: plots::RenderedFigure| {
-        written.push(figure.png);
-        written.push(figure.svg);
-    };
-    // Plan experiments over rates: one set of figures per (SLO, prices, seed).
-    let mut by_group: BTreeMap<(String, String, String, String, u64), Vec<&ResultRow>> =
-        BTreeMap::new();
-    for row in rows.iter().filter(|r| r.fleet != "given") {
-        by_group
-            .entry((
-                row.tpot_target.clone(),
-                row.ttft_target.clone(),
-                row.price_book.clone(),
-                row.price_overrides.clone(),
-                row.seed,
-            ))
-            .or_default()
-            .push(row);
-    }
-    for ((tpot, ttft, book, overrides, seed), group) in &by_group {
-        let mut rates: Vec<f64> = group.iter().map(|r| r.rate_rps).collect();
-        rates.sort_by(f64::total_cmp);
-        rates.dedup();
-        if rates.len() < 2 {
-            continue;
-        }
-        let slo = [tpot.as_str(), ttft.as_str()]
-            .iter()
-            .filter(|t| !t.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join("+");
-        let stem = file_stem(&format!(
-            "{slo}_{book}{}{}",
-            if overrides.is_empty() { "" } else { "_" },
-            overrides
-        ));
-        let stem = if *seed == 0 {
-            stem
-        } else {
-            format!("{stem}_seed{seed}")
-        };
-        let cost_of = |fleet: &str, fleet_type: &str, rate: f64| {
-            group
-                .iter()
-                .find(|r| r.fleet == fleet && r.fleet_type == fleet_type && r.rate_rps == rate)
-                .and_then(|r| r.slo_met.then_some(r.usd_per_hour))
-        };
-        let mut types: Vec<String> = group
-            .iter()
-            .filter(|r| r.fleet == "single")
-            .map(|r| r.fleet_type.clone())
-            .collect();
-        types.sort();
-        types.dedup();
-        let title_suffix = format!("SLO {slo}, {book} prices");
-        push(plots::cost_vs_rate(
-            &plots::CostVsRate {
-                title: format!("Cost of fleets that met the SLO in simulation ({title_suffix})"),
-                rates: rates.clone(),
-                mixed: plots::FleetCosts {
-                    fleet: "mixed (verified)".into(),
-                    cost_per_hour: rates.iter().map(|r| cost_of("mixed", "", *r)).collect(),
-                },
-                baselines: types
-                    .iter()
-                    .map(|t| plots::FleetCosts {
-                        fleet: t.clone(),
-                        cost_per_hour: rates.iter().map(|r| cost_of("single", t, *r)).collect(),
-                    })
-                    .collect(),
-            },
-            dir,
-            &format!("cost_vs_rate_{stem}"),
-        )?);
-        let mixed_counts: Vec<BTreeMap<String, u32>> = rates
-            .iter()
-            .map(|rate| {
-                group
-                    .iter()
-                    .find(|r| r.fleet == "mixed" && r.rate_rps == *rate)
-                    .map(|r| counts(&r.allocation))
-                    .unwrap_or_default()
-            })
-            .collect();
-        let mut mix_types: Vec<String> = mixed_counts
-            .iter()
-            .flat_map(|c| c.keys().cloned())
-            .collect();
-        mix_types.sort();
-        mix_types.dedup();
-        push(plots::gpu_mix_by_rate(
-            &plots::GpuMixByRate {
-                title: format!("Verified mixed fleet ({title_suffix})"),
-                rates: rates.clone(),
-                mix: mix_types
-                    .iter()
-                    .map(|t| plots::GpuCounts {
-                        gpu_type: t.clone(),
-                        counts: mixed_counts
-                            .iter()
-                            .map(|c| c.get(t).copied().unwrap_or(0))
-                            .collect(),
-                    })
-                    .collect(),
-            },
-            dir,
-            &format!("gpu_mix_{stem}"),
-        )?);
-        let attainment = |fleet: &str, fleet_type: &str| -> Vec<Option<f64>> {
-            rates
-                .iter()
-                .map(|rate| {
-                    group
-                        .iter()
-                        .find(|r| {
-                            r.fleet == fleet && r.fleet_type == fleet_type && r.rate_rps == *rate
-                        })
-                        .map(|r| r.attainment)
-                })
-                .collect()
-        };
-        let mut series = vec![plots::NamedSeries {
-            name: "mixed (verified)".into(),
-            values: attainment("mixed", ""),
-        }];
-        series.extend(types.iter().map(|t| plots::NamedSeries {
-            name: t.clone(),
-            values: attainment("single", t),
-        }));
-        push(plots::slo_attainment_vs_rate(
-            &plots::SloAttainmentVsRate {
-                title: format!("Per-request SLO attainment in simulation ({title_suffix})"),
-                rates: rates.clone(),
-                series,
-                target: None,
-                as_percent: true,
-            },
-            dir,
-            &format!("attainment_vs_rate_{stem}"),
-        )?);
-    }
-    // What-if prices: the mixed fleet against one GPU's price, per (SLO, rate).
-    let mut by_price: BTreeMap<(String, String, String), Vec<&ResultRow>> = BTreeMap::new();
-    for row in rows
-        .iter()
-        .filter(|r| r.fleet == "mixed" && !r.price_overrides.is_empty())
-    {
-        let Some((gpu, _)) = row.price_overrides.split_once('=') else {
-            continue;
-        };
-        if row.price_overrides.contains(',') {
-            continue; // several GPUs varied at once: no single price axis
-        }
-        by_price
-            .entry((
-                gpu.to_string(),
-                row.tpot_target.clone(),
-                format!("{}", row.rate_rps),
-            ))
-            .or_default()
-            .push(row);
-    }
-    for ((gpu, tpot, rate), mut group) in by_price {
-        let price = |row: &ResultRow| {
-            row.price_overrides
-                .split_once('=')
-                .and_then(|(_, p)| p.parse::<f64>().ok())
-                .unwrap_or(f64::NAN)
-        };
-        group.sort_by(|a, b| price(a).total_cmp(&price(b)));
-        if group.len() < 2 {
-            continue;
-        }
-        let all_counts: Vec<BTreeMap<String, u32>> =
-            group.iter().map(|r| counts(&r.allocation)).collect();
-        let mut mix_types: Vec<String> =
-            all_counts.iter().flat_map(|c| c.keys().cloned()).collect();
-        mix_types.sort();
-        mix_types.dedup();
-        push(plots::price_what_if(
-            &plots::PriceWhatIf {
-                title: format!(
-                    "Verified mixed fleet as the {gpu} price varies (SLO {tpot}, {rate} req/s)"
-                ),
-                gpu_type: gpu.clone(),
-                prices_per_hour: group.iter().map(|r| price(r)).collect(),
-                optimal_cost_per_hour: group.iter().map(|r| r.usd_per_hour).collect(),
-                mix: mix_types
-                    .iter()
-                    .map(|t| plots::GpuCounts {
-                        gpu_type: t.clone(),
-                        counts: all_counts
-                            .iter()
-                            .map(|c| c.get(t).copied().unwrap_or(0))
-                            .collect(),
-                    })
-                    .collect(),
-            },
-            dir,
-            &file_stem(&format!("whatif_{gpu}_{tpot}_{rate}rps")),
-        )?);
-    }
-    // Simulate experiments: attainment vs rate per (cluster, router, queue).
-    let given: Vec<&&ResultRow> = rows.iter().filter(|r| r.fleet == "given").collect();
-    let mut rates: Vec<f64> = given.iter().map(|r| r.rate_rps).collect();
-    rates.sort_by(f64::total_cmp);
-    rates.dedup();
-    if rates.len() >= 2 {
-        let mut names: Vec<String> = given
-            .iter()
-            .map(|r| format!("{} {} {}", r.allocation, r.router, r.queue))
-            .collect();
-        names.sort();
-        names.dedup();
-        let series = names
-            .iter()
-            .map(|name| plots::NamedSeries {
-                name: name.clone(),
-                values: rates
-                    .iter()
-                    .map(|rate| {
-                        given
-                            .iter()
-                            .find(|r| {
-                                format!("{} {} {}", r.allocation, r.router, r.queue) == *name
-                                    && r.rate_rps == *rate
-                            })
-                            .map(|r| r.attainment)
-                    })
-                    .collect(),
-            })
-            .collect();
-        push(plots::slo_attainment_vs_rate(
-            &plots::SloAttainmentVsRate {
-                title: "Per-request SLO attainment by fleet and policy".into(),
-                rates,
-                series,
-                target: None,
-                as_percent: true,
-            },
-            dir,
-            "attainment_vs_rate_policies",
-        )?);
-    }
-    Ok(written)
+/// The figure sizes of the config stored in a results directory (none if it cannot be read:
+/// the figures then pick the most common buckets).
+fn stored_sizes(dir: &Path) -> Vec<[u32; 2]> {
+    ExperimentConfig::stored_in(dir)
+        .map(|config| figure_sizes(&config))
+        .unwrap_or_default()
 }

@@ -194,19 +194,40 @@ pub fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-/// Reads a CSV file as a header and rows of fields (no quoting: medley writes none).
+/// Splits one CSV line into fields, unquoting `"a,b"` fields (polars quotes fields holding
+/// commas, such as cluster specs; no field spans lines).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            _ => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// Reads a CSV file as a header and rows of fields.
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = String::from_utf8(read(path)).expect("CSV is UTF-8");
     let mut lines = text.lines();
-    let header = lines
-        .next()
-        .unwrap_or_else(|| panic!("{} is empty", path.display()))
-        .split(',')
-        .map(str::to_string)
-        .collect::<Vec<_>>();
+    let header = csv_fields(
+        lines
+            .next()
+            .unwrap_or_else(|| panic!("{} is empty", path.display())),
+    );
     let rows = lines
         .filter(|line| !line.is_empty())
-        .map(|line| line.split(',').map(str::to_string).collect::<Vec<_>>())
+        .map(csv_fields)
         .collect::<Vec<_>>();
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(

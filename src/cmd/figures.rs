@@ -1,0 +1,709 @@
+//! Figures of a results directory: every figure the finished grid points support, each as PNG
+//! and SVG plus a `<stem>.json` holding exactly the data it was drawn from (so tests and users
+//! can check a figure against the tables without reading pixels).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use experiments::efficiency::{ProfileRow, best_of};
+use experiments::runner::{PointResult, ResultRow, unique_profile_rows};
+use serde::Serialize;
+
+/// GPU count per type in a cluster spec.
+fn counts(allocation: &str) -> BTreeMap<String, u32> {
+    let mut counts = BTreeMap::new();
+    for entry in sim::parse_spec(allocation).unwrap_or_default() {
+        let name = if entry.tp == 1 {
+            entry.gpu.clone()
+        } else {
+            format!("{}x{}", entry.gpu, entry.tp)
+        };
+        *counts.entry(name).or_insert(0) += entry.count;
+    }
+    counts
+}
+
+pub(crate) fn file_stem(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Figures written so far: their files, and the options every figure shares.
+struct Figures<'a> {
+    dir: &'a Path,
+    written: Vec<PathBuf>,
+}
+
+impl Figures<'_> {
+    /// Draws one figure and stores the data it was drawn from beside it as `<stem>.json`.
+    fn draw<T: Serialize>(
+        &mut self,
+        data: &T,
+        stem: &str,
+        draw: impl FnOnce(&T, &Path, &str) -> Result<plots::RenderedFigure, plots::PlotError>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let figure = draw(data, self.dir, stem)?;
+        let json = self.dir.join(format!("{stem}.json"));
+        std::fs::write(&json, serde_json::to_string_pretty(data)?)?;
+        self.written.push(figure.png);
+        self.written.push(figure.svg);
+        self.written.push(json);
+        Ok(())
+    }
+}
+
+/// The SLO of a row as text (`120ms`, `120ms+2s`).
+fn slo_text(tpot: &str, ttft: &str) -> String {
+    [tpot, ttft]
+        .iter()
+        .filter(|t| !t.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// A file stem naming an SLO, price book, what-if prices and seed.
+fn group_stem(slo: &str, book: &str, overrides: &str, seed: u64) -> String {
+    let stem = file_stem(&format!(
+        "{slo}_{book}{}{}",
+        if overrides.is_empty() { "" } else { "_" },
+        overrides
+    ));
+    if seed == 0 {
+        stem
+    } else {
+        format!("{stem}_seed{seed}")
+    }
+}
+
+/// Draws every figure the results support into `dir`; returns the files written (PNG, SVG and
+/// the data of each). `sizes` picks the request sizes of the tokens-per-dollar-vs-SLO figures
+/// (empty: the three most common buckets).
+pub fn draw_figures(
+    points: &[PointResult],
+    dir: &Path,
+    sizes: &[[u32; 2]],
+) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
+    let mut figures = Figures {
+        dir,
+        written: Vec::new(),
+    };
+    let rows: Vec<&ResultRow> = points.iter().flat_map(|p| &p.rows).collect();
+    plan_figures(&mut figures, &rows)?;
+    what_if_figures(&mut figures, &rows)?;
+    policy_figures(&mut figures, points)?;
+    efficiency_figures(&mut figures, &unique_profile_rows(points), sizes)?;
+    Ok(figures.written)
+}
+
+/// Plan experiments over rates: cost, mix and attainment per (SLO, prices, seed).
+fn plan_figures(
+    figures: &mut Figures<'_>,
+    rows: &[&ResultRow],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut by_group: BTreeMap<(String, String, String, String, u64), Vec<&ResultRow>> =
+        BTreeMap::new();
+    for row in rows.iter().filter(|r| r.fleet != "given") {
+        by_group
+            .entry((
+                row.tpot_target.clone(),
+                row.ttft_target.clone(),
+                row.price_book.clone(),
+                row.price_overrides.clone(),
+                row.seed,
+            ))
+            .or_default()
+            .push(row);
+    }
+    for ((tpot, ttft, book, overrides, seed), group) in &by_group {
+        let mut rates: Vec<f64> = group.iter().map(|r| r.rate_rps).collect();
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        if rates.len() < 2 {
+            continue;
+        }
+        let slo = slo_text(tpot, ttft);
+        let stem = group_stem(&slo, book, overrides, *seed);
+        let cost_of = |fleet: &str, fleet_type: &str, rate: f64| {
+            group
+                .iter()
+                .find(|r| r.fleet == fleet && r.fleet_type == fleet_type && r.rate_rps == rate)
+                .and_then(|r| r.slo_met.then_some(r.usd_per_hour))
+        };
+        let mut types: Vec<String> = group
+            .iter()
+            .filter(|r| r.fleet == "single")
+            .map(|r| r.fleet_type.clone())
+            .collect();
+        types.sort();
+        types.dedup();
+        let title_suffix = format!("SLO {slo}, {book} prices");
+        figures.draw(
+            &plots::CostVsRate {
+                title: format!("Cost of fleets that met the SLO in simulation ({title_suffix})"),
+                rates: rates.clone(),
+                mixed: plots::FleetCosts {
+                    fleet: "mixed (verified)".into(),
+                    cost_per_hour: rates.iter().map(|r| cost_of("mixed", "", *r)).collect(),
+                },
+                baselines: types
+                    .iter()
+                    .map(|t| plots::FleetCosts {
+                        fleet: t.clone(),
+                        cost_per_hour: rates.iter().map(|r| cost_of("single", t, *r)).collect(),
+                    })
+                    .collect(),
+            },
+            &format!("cost_vs_rate_{stem}"),
+            plots::cost_vs_rate,
+        )?;
+        let mixed_counts: Vec<BTreeMap<String, u32>> = rates
+            .iter()
+            .map(|rate| {
+                group
+                    .iter()
+                    .find(|r| r.fleet == "mixed" && r.rate_rps == *rate)
+                    .map(|r| counts(&r.allocation))
+                    .unwrap_or_default()
+            })
+            .collect();
+        figures.draw(
+            &plots::GpuMixByRate {
+                title: format!("Verified mixed fleet ({title_suffix})"),
+                rates: rates.clone(),
+                mix: stacked(&mixed_counts),
+            },
+            &format!("gpu_mix_{stem}"),
+            plots::gpu_mix_by_rate,
+        )?;
+        let attainment = |fleet: &str, fleet_type: &str| -> Vec<Option<f64>> {
+            rates
+                .iter()
+                .map(|rate| {
+                    group
+                        .iter()
+                        .find(|r| {
+                            r.fleet == fleet && r.fleet_type == fleet_type && r.rate_rps == *rate
+                        })
+                        .map(|r| r.attainment)
+                })
+                .collect()
+        };
+        let mut series = vec![plots::NamedSeries {
+            name: "mixed (verified)".into(),
+            values: attainment("mixed", ""),
+        }];
+        // The solver's first plan, before derating: where it falls short of the verified
+        // fleet, Mélange's additive-load assumption overstated capacity.
+        let first_plan: Vec<Option<f64>> = rates
+            .iter()
+            .map(|rate| {
+                group
+                    .iter()
+                    .find(|r| r.fleet == "mixed" && r.rate_rps == *rate)
+                    .and_then(|r| r.first_plan_attainment)
+            })
+            .collect();
+        if first_plan.iter().any(Option::is_some) {
+            series.push(plots::NamedSeries {
+                name: "mixed (first plan)".into(),
+                values: first_plan,
+            });
+        }
+        series.extend(types.iter().map(|t| plots::NamedSeries {
+            name: t.clone(),
+            values: attainment("single", t),
+        }));
+        figures.draw(
+            &plots::SloAttainmentVsRate {
+                title: format!("Per-request SLO attainment in simulation ({title_suffix})"),
+                rates: rates.clone(),
+                series,
+                target: None,
+                as_percent: true,
+            },
+            &format!("attainment_vs_rate_{stem}"),
+            plots::slo_attainment_vs_rate,
+        )?;
+    }
+    Ok(())
+}
+
+/// GPU counts per type across several fleets, one stacked series per type.
+pub(crate) fn stacked(fleets: &[BTreeMap<String, u32>]) -> Vec<plots::GpuCounts> {
+    let mut types: Vec<String> = fleets.iter().flat_map(|c| c.keys().cloned()).collect();
+    types.sort();
+    types.dedup();
+    types
+        .iter()
+        .map(|t| plots::GpuCounts {
+            gpu_type: t.clone(),
+            counts: fleets
+                .iter()
+                .map(|c| c.get(t).copied().unwrap_or(0))
+                .collect(),
+        })
+        .collect()
+}
+
+/// What-if prices: the mixed fleet against one GPU's price, per (SLO, rate).
+fn what_if_figures(
+    figures: &mut Figures<'_>,
+    rows: &[&ResultRow],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut by_price: BTreeMap<(String, String, String, u64), Vec<&ResultRow>> = BTreeMap::new();
+    for row in rows
+        .iter()
+        .filter(|r| r.fleet == "mixed" && !r.price_overrides.is_empty())
+    {
+        let Some((gpu, _)) = row.price_overrides.split_once('=') else {
+            continue;
+        };
+        if row.price_overrides.contains(',') {
+            continue; // several GPUs varied at once: no single price axis
+        }
+        by_price
+            .entry((
+                gpu.to_string(),
+                row.tpot_target.clone(),
+                format!("{}", row.rate_rps),
+                row.seed,
+            ))
+            .or_default()
+            .push(row);
+    }
+    for ((gpu, tpot, rate, seed), mut group) in by_price {
+        let price = |row: &ResultRow| {
+            row.price_overrides
+                .split_once('=')
+                .and_then(|(_, p)| p.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        group.sort_by(|a, b| price(a).total_cmp(&price(b)));
+        if group.len() < 2 {
+            continue;
+        }
+        let all_counts: Vec<BTreeMap<String, u32>> =
+            group.iter().map(|r| counts(&r.allocation)).collect();
+        figures.draw(
+            &plots::PriceWhatIf {
+                title: format!(
+                    "Verified mixed fleet as the {gpu} price varies (SLO {tpot}, {rate} req/s)"
+                ),
+                gpu_type: gpu.clone(),
+                prices_per_hour: group.iter().map(|r| price(r)).collect(),
+                optimal_cost_per_hour: group.iter().map(|r| r.usd_per_hour).collect(),
+                mix: stacked(&all_counts),
+            },
+            &file_stem(&if seed == 0 {
+                format!("whatif_{gpu}_{tpot}_{rate}rps")
+            } else {
+                format!("whatif_{gpu}_{tpot}_{rate}rps_seed{seed}")
+            }),
+            plots::price_what_if,
+        )?;
+    }
+    Ok(())
+}
+
+/// A simulated row with its latency distribution.
+type PolicyRow<'a> = (
+    &'a ResultRow,
+    Option<&'a experiments::runner::LatencyPercentiles>,
+);
+
+/// Which policy dimension a figure compares, the others held at a base value.
+#[derive(Clone, Copy)]
+enum Facet {
+    Routers,
+    Queues,
+    Clusters,
+}
+
+impl Facet {
+    fn name(self) -> &'static str {
+        match self {
+            Facet::Routers => "routers",
+            Facet::Queues => "queues",
+            Facet::Clusters => "clusters",
+        }
+    }
+
+    /// The row's value on this dimension (the legend name).
+    fn of(self, row: &ResultRow) -> String {
+        match self {
+            Facet::Routers => row.router.clone(),
+            Facet::Queues => row.queue.clone(),
+            Facet::Clusters => row.allocation.clone(),
+        }
+    }
+}
+
+/// The value of a dimension other figures hold fixed: `preferred` if present, else the first.
+fn base_value(
+    rows: &[PolicyRow<'_>],
+    get: impl Fn(&ResultRow) -> String,
+    preferred: &str,
+) -> String {
+    let mut values: Vec<String> = rows.iter().map(|(r, _)| get(r)).collect();
+    values.sort();
+    values.dedup();
+    if values.iter().any(|v| v == preferred) {
+        preferred.to_string()
+    } else {
+        values.into_iter().next().unwrap_or_default()
+    }
+}
+
+/// Simulate experiments: for each policy dimension with several values (routers, queue
+/// orders, clusters), attainment vs rate and TTFT/TPOT CDFs per rate, one line per value with
+/// the other dimensions at their base (fcfs, least-outstanding, the first cluster).
+fn policy_figures(
+    figures: &mut Figures<'_>,
+    points: &[PointResult],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let given: Vec<PolicyRow<'_>> = points
+        .iter()
+        .flat_map(|p| {
+            p.rows
+                .iter()
+                .enumerate()
+                .map(move |(i, row)| (row, p.latency.get(i)))
+        })
+        .filter(|(row, _)| row.fleet == "given")
+        .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    // The first seed only, so a line is one run.
+    let seed = given.iter().map(|(r, _)| r.seed).min();
+    let given: Vec<PolicyRow<'_>> = given
+        .into_iter()
+        .filter(|(r, _)| Some(r.seed) == seed)
+        .collect();
+    let base_router = base_value(&given, |r| r.router.clone(), "least-outstanding");
+    let base_queue = base_value(&given, |r| r.queue.clone(), "fcfs");
+    let base_cluster = base_value(&given, |r| r.allocation.clone(), "");
+    let mut rates: Vec<f64> = given.iter().map(|(r, _)| r.rate_rps).collect();
+    rates.sort_by(f64::total_cmp);
+    rates.dedup();
+    for facet in [Facet::Routers, Facet::Queues, Facet::Clusters] {
+        let rows: Vec<PolicyRow<'_>> = given
+            .iter()
+            .filter(|(r, _)| {
+                (matches!(facet, Facet::Routers) || r.router == base_router)
+                    && (matches!(facet, Facet::Queues) || r.queue == base_queue)
+                    && (matches!(facet, Facet::Clusters) || r.allocation == base_cluster)
+            })
+            .copied()
+            .collect();
+        let mut names: Vec<String> = rows.iter().map(|(r, _)| facet.of(r)).collect();
+        names.sort();
+        names.dedup();
+        if names.len() < 2 {
+            continue;
+        }
+        let held = match facet {
+            Facet::Routers => format!("queue {base_queue}, {base_cluster}"),
+            Facet::Queues => format!("router {base_router}, {base_cluster}"),
+            Facet::Clusters => format!("router {base_router}, queue {base_queue}"),
+        };
+        if rates.len() >= 2 {
+            let series = names
+                .iter()
+                .map(|name| plots::NamedSeries {
+                    name: name.clone(),
+                    values: rates
+                        .iter()
+                        .map(|rate| {
+                            rows.iter()
+                                .find(|(r, _)| facet.of(r) == *name && r.rate_rps == *rate)
+                                .map(|(r, _)| r.attainment)
+                        })
+                        .collect(),
+                })
+                .collect();
+            figures.draw(
+                &plots::SloAttainmentVsRate {
+                    title: format!("SLO attainment by {} ({held})", facet.name()),
+                    rates: rates.clone(),
+                    series,
+                    target: None,
+                    as_percent: true,
+                },
+                &format!("attainment_vs_rate_{}", facet.name()),
+                plots::slo_attainment_vs_rate,
+            )?;
+        }
+        for rate in &rates {
+            let at_rate: Vec<(&ResultRow, &experiments::runner::LatencyPercentiles)> = rows
+                .iter()
+                .filter(|(r, _)| r.rate_rps == *rate)
+                .filter_map(|(r, latency)| latency.map(|l| (*r, l)))
+                .collect();
+            for metric in ["ttft", "tpot"] {
+                let series: Vec<plots::LatencySamples> = at_rate
+                    .iter()
+                    .map(|(r, l)| plots::LatencySamples {
+                        name: facet.of(r),
+                        latencies: if metric == "ttft" {
+                            l.ttft_s.clone()
+                        } else {
+                            l.tpot_s.clone()
+                        },
+                    })
+                    .filter(|s| !s.latencies.is_empty())
+                    .collect();
+                if series.len() < 2 {
+                    continue;
+                }
+                let target = at_rate.first().map_or("", |(r, _)| {
+                    if metric == "ttft" {
+                        r.ttft_target.as_str()
+                    } else {
+                        r.tpot_target.as_str()
+                    }
+                });
+                // TTFTs span orders of magnitude under overload: a log axis keeps both ends.
+                let log_x =
+                    metric == "ttft" && series.iter().all(|s| s.latencies.iter().all(|v| *v > 0.0));
+                figures.draw(
+                    &plots::LatencyCdf {
+                        title: format!(
+                            "{} by {} at {} req/s ({held})",
+                            metric.to_uppercase(),
+                            facet.name(),
+                            format_rate(*rate)
+                        ),
+                        x_label: if metric == "ttft" {
+                            "TTFT (s)".into()
+                        } else {
+                            "TPOT, mean inter-token time (s)".into()
+                        },
+                        series,
+                        log_x,
+                        slo: sim::parse_duration_s(target).map(|value| plots::SloLine {
+                            value,
+                            label: format!("SLO ({target})"),
+                        }),
+                    },
+                    &file_stem(&format!(
+                        "cdf_{metric}_{}_{}rps",
+                        facet.name(),
+                        format_rate(*rate)
+                    )),
+                    plots::latency_cdf,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn format_rate(rate: f64) -> String {
+    format!("{rate}")
+}
+
+/// Efficiency experiments: the best GPU per bucket (heat map) per SLO and prices, and tokens
+/// per dollar against the TPOT target for a few sizes.
+fn efficiency_figures(
+    figures: &mut Figures<'_>,
+    rows: &[&ProfileRow],
+    sizes: &[[u32; 2]],
+) -> Result<(), Box<dyn std::error::Error>> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // Heat maps only for efficiency experiments' own interest would be too narrow: any
+    // profiled grid supports one, so draw one per (SLO, prices, seed).
+    let mut by_slo: BTreeMap<(String, String, String, String, u64), Vec<&ProfileRow>> =
+        BTreeMap::new();
+    for row in rows {
+        by_slo
+            .entry((
+                row.tpot_target.clone(),
+                row.ttft_target.clone(),
+                row.price_book.clone(),
+                row.price_overrides.clone(),
+                row.seed,
+            ))
+            .or_default()
+            .push(row);
+    }
+    for ((tpot, ttft, book, overrides, seed), group) in &by_slo {
+        let input_buckets = labels(group, |r| (r.input_bucket, r.input_range.clone()));
+        let output_buckets = labels(group, |r| (r.output_bucket, r.output_range.clone()));
+        let cells = (0..input_buckets.len())
+            .map(|i| {
+                (0..output_buckets.len())
+                    .map(|j| {
+                        let cell: Vec<&ProfileRow> = group
+                            .iter()
+                            .filter(|r| {
+                                r.input_bucket as usize == i && r.output_bucket as usize == j
+                            })
+                            .copied()
+                            .collect();
+                        best_of(&cell).map(|(winner, advantage_pct)| plots::BestGpuCell {
+                            winner,
+                            advantage_pct,
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let slo = slo_text(tpot, ttft);
+        figures.draw(
+            &plots::BestGpuHeatmap {
+                title: format!("Best GPU per request size (SLO {slo}, {book})"),
+                metric: "output tokens per $".into(),
+                input_buckets: input_buckets.iter().map(|l| format!("{l} in")).collect(),
+                output_buckets: output_buckets.iter().map(|l| format!("{l} out")).collect(),
+                cells,
+            },
+            &format!("best_gpu_{}", group_stem(&slo, book, overrides, *seed)),
+            plots::best_gpu_heatmap,
+        )?;
+    }
+    // Tokens per dollar vs TPOT target: per (TTFT target, prices, seed), one figure per size.
+    let mut by_prices: BTreeMap<(String, String, String, u64), Vec<&ProfileRow>> = BTreeMap::new();
+    for row in rows.iter().filter(|r| !r.tpot_target.is_empty()) {
+        by_prices
+            .entry((
+                row.ttft_target.clone(),
+                row.price_book.clone(),
+                row.price_overrides.clone(),
+                row.seed,
+            ))
+            .or_default()
+            .push(row);
+    }
+    for ((ttft, book, overrides, seed), group) in &by_prices {
+        let mut targets: Vec<(f64, String)> = group
+            .iter()
+            .filter_map(|r| {
+                sim::parse_duration_s(&r.tpot_target).map(|s| (s * 1e3, r.tpot_target.clone()))
+            })
+            .collect();
+        targets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        targets.dedup_by(|a, b| a.0 == b.0);
+        if targets.len() < 2 {
+            continue;
+        }
+        for (input_bucket, output_bucket) in chosen_buckets(group, sizes) {
+            let in_bucket: Vec<&&ProfileRow> = group
+                .iter()
+                .filter(|r| r.input_bucket == input_bucket && r.output_bucket == output_bucket)
+                .collect();
+            let Some(first) = in_bucket.first() else {
+                continue;
+            };
+            let mut instances: Vec<String> = in_bucket.iter().map(|r| r.instance.clone()).collect();
+            instances.sort();
+            instances.dedup();
+            let series = instances
+                .iter()
+                .map(|instance| plots::NamedSeries {
+                    name: instance.clone(),
+                    values: targets
+                        .iter()
+                        .map(|(_, target)| {
+                            in_bucket
+                                .iter()
+                                .find(|r| r.instance == *instance && r.tpot_target == *target)
+                                .map(|r| r.output_tokens_per_dollar)
+                                .filter(|v| *v > 0.0)
+                        })
+                        .collect(),
+                })
+                .collect();
+            let size = format!(
+                "{} in / {} out tokens",
+                first.input_range, first.output_range
+            );
+            let stem = group_stem(
+                &format!("in{input_bucket}_out{output_bucket}"),
+                book,
+                overrides,
+                *seed,
+            );
+            let ttft_note = if ttft.is_empty() {
+                String::new()
+            } else {
+                format!(", TTFT {ttft}")
+            };
+            let data = plots::TokensPerDollarVsSlo {
+                title: format!("Output tokens per $ vs TPOT target ({size}{ttft_note}, {book})"),
+                tpot_targets_ms: targets.iter().map(|(ms, _)| *ms).collect(),
+                series,
+            };
+            // A bucket no type serves at any target has nothing to draw.
+            if data
+                .series
+                .iter()
+                .all(|s| s.values.iter().all(Option::is_none))
+            {
+                continue;
+            }
+            figures.draw(
+                &data,
+                &format!("tokens_per_dollar_vs_slo_{stem}"),
+                plots::tokens_per_dollar_vs_slo,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Bucket labels in index order.
+fn labels(rows: &[&ProfileRow], key: impl Fn(&ProfileRow) -> (u32, String)) -> Vec<String> {
+    let mut by_index: BTreeMap<u32, String> = BTreeMap::new();
+    for row in rows {
+        let (index, label) = key(row);
+        by_index.insert(index, label);
+    }
+    by_index.into_values().collect()
+}
+
+/// The buckets of the requested sizes, or the three most common buckets.
+fn chosen_buckets(rows: &[&ProfileRow], sizes: &[[u32; 2]]) -> Vec<(u32, u32)> {
+    let mut buckets: Vec<(u32, u32)> = Vec::new();
+    if sizes.is_empty() {
+        let mut shares: BTreeMap<(u32, u32), f64> = BTreeMap::new();
+        for row in rows {
+            shares.insert((row.input_bucket, row.output_bucket), row.bucket_share);
+        }
+        let mut ranked: Vec<((u32, u32), f64)> = shares.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        buckets.extend(ranked.iter().take(3).map(|(bucket, _)| *bucket));
+    } else {
+        for [input, output] in sizes {
+            let found = rows
+                .iter()
+                .find(|r| within(&r.input_range, *input) && within(&r.output_range, *output));
+            if let Some(row) = found {
+                let bucket = (row.input_bucket, row.output_bucket);
+                if !buckets.contains(&bucket) {
+                    buckets.push(bucket);
+                }
+            }
+        }
+    }
+    buckets
+}
+
+/// Whether `tokens` lies in an inclusive `lo-hi` range label.
+fn within(range: &str, tokens: u32) -> bool {
+    range
+        .split_once('-')
+        .and_then(|(low, high)| Some((low.parse::<u32>().ok()?, high.parse::<u32>().ok()?)))
+        .is_some_and(|(low, high)| low <= tokens && tokens <= high)
+}
