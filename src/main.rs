@@ -45,6 +45,8 @@ enum Command {
     Profile(Box<cmd::profile::ProfileCmdArgs>),
     /// Solve the cost-minimising GPU mix (Mélange's integer program); --verify checks it by simulation.
     Plan(Box<cmd::plan::PlanArgs>),
+    /// Simulate a chosen fleet on a workload: SLO attainment overall, per GPU type and per bucket, and its cost.
+    Validate(Box<cmd::validate::ValidateArgs>),
     /// Write one shareable page (Markdown, HTML) of a results directory's tables and figures.
     Report(cmd::report::ReportArgs),
     /// Re-plan the cheapest mix as one GPU's price varies; find where types enter or leave.
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => cmd::run::plot(args),
         Command::Profile(args) => cmd::profile::run(*args, &catalog),
         Command::Plan(args) => cmd::plan::run(*args, &catalog),
+        Command::Validate(args) => cmd::validate::run(*args, &catalog),
         Command::Report(args) => cmd::report::run(args),
         Command::Whatif(args) => cmd::whatif::run(*args, &catalog),
     };

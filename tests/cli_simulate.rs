@@ -616,7 +616,8 @@ fn autoscaling_reports_billed_cost_and_replica_counts() {
         assert_close(
             num(&t["cold_start_s"], "cold start"),
             cold_start,
-            1e-9,
+            // The JSON rounds seconds to the millisecond.
+            1e-3,
             "cold start",
         );
     }
@@ -757,6 +758,10 @@ fn a_disaggregated_cluster_reports_its_kv_transfers() {
 
     let text = succeeds(args.iter().filter(|a| **a != "--json"));
     assert!(text.contains("KV transfers:"), "{text}");
+    assert!(
+        text.contains("A10G (prefill)") && text.contains("L4 (decode)"),
+        "{text}"
+    );
     assert!(
         text.contains("disaggregated: prefill A10G:1 | decode L4:2"),
         "{text}"

@@ -5,6 +5,7 @@ mod common;
 
 use common::{cluster, poisson};
 use gpu_models::{Catalog, InstanceOptions};
+use proptest::prelude::*;
 use sim::{
     AutoscaleConfig, AutoscalePolicy, BatchingMode, Cluster, ClusterEntry, EngineConfig, KvLink,
     REJECT_TOO_LONG, ReplicaRole, RequestStatus, SimConfig, Summary, VecSink, parse_spec, simulate,
@@ -290,4 +291,74 @@ fn unsupported_combinations_are_clear_errors() {
     )
     .unwrap_err();
     assert!(err.contains("decode pool has no replicas"), "{err}");
+}
+
+fn arbitrary_stream() -> impl Strategy<Value = Vec<Request>> {
+    proptest::collection::vec((0.0f64..1.0, 1u32..3000, 1u32..400), 1..150).prop_map(|rows| {
+        let mut t = 0.0;
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, (gap, input, output))| {
+                t += gap;
+                Request::new(i as u64, t, input, output)
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Whatever the pools, caches and link: every arrival ends completed, rejected or in
+    /// flight (KV limits are asserted inside the engine), each completed request with more
+    /// than one token moved once, and the fast path changes nothing.
+    #[test]
+    fn disaggregated_runs_conserve_requests(
+        requests in arbitrary_stream(),
+        pools in prop::sample::select(vec![("H100-SXM:1", "A100-80GB:1"), ("A10G:1", "L4:2"), ("L4:2", "A10G:1,L4:1")]),
+        batching in prop::sample::select(vec![BatchingMode::Continuous, BatchingMode::Chunked]),
+        kv_blocks in prop::option::of(300u64..1500),
+        bandwidth_gbs in 0.5f64..100.0,
+        horizon in prop::option::of(1.0f64..60.0),
+    ) {
+        let options = InstanceOptions { kv_blocks, max_model_len: Some(4096), ..InstanceOptions::default() };
+        let split = disaggregated(pools.0, pools.1, &options);
+        let mut config = continuous();
+        config.engine.batching = batching;
+        config.kv_link = KvLink { bandwidth_gbs, latency_s: 1e-3 };
+        config.horizon_s = horizon;
+        config.sample_interval_s = Some(2.0);
+        let (summary, sink) = run(&split, &config, requests.clone());
+        let arrived = requests
+            .iter()
+            .filter(|r| horizon.is_none_or(|h| r.arrival_s <= h))
+            .count();
+        let c = &summary.requests;
+        prop_assert_eq!(c.arrived, arrived as u64);
+        prop_assert_eq!(c.arrived, c.completed + c.rejected + c.in_flight);
+        prop_assert_eq!(sink.requests.len(), arrived);
+        let report = summary.disaggregation.as_ref().unwrap();
+        let multi_token = sink
+            .requests
+            .iter()
+            .filter(|r| r.status == RequestStatus::Completed && r.generated_tokens > 1)
+            .count() as u64;
+        prop_assert_eq!(report.completed_at_prefill, c.completed - multi_token);
+        prop_assert!(report.transfers >= multi_token);
+        if horizon.is_none() {
+            prop_assert_eq!(report.pending_at_end, 0);
+            prop_assert_eq!(c.in_flight, 0);
+        }
+        let slow = SimConfig { fast_path: false, ..config.clone() };
+        let (mut slow_summary, slow_sink) = run(&split, &slow, requests);
+        prop_assert_eq!(&sink.requests, &slow_sink.requests);
+        prop_assert_eq!(&sink.samples, &slow_sink.samples);
+        let mut fast_summary = summary;
+        fast_summary.queue_events = 0;
+        slow_summary.queue_events = 0;
+        prop_assert_eq!(
+            serde_json::to_string(&fast_summary).unwrap(),
+            serde_json::to_string(&slow_summary).unwrap()
+        );
+    }
 }

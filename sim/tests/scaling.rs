@@ -6,10 +6,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::cluster;
+use common::{cluster, cluster_with};
+use gpu_models::InstanceOptions;
+use proptest::prelude::*;
 use sim::{
-    AutoscaleConfig, AutoscalePolicy, RequestStatus, ScaleLimits, ScaleMetric, ScheduleWindow,
-    SimConfig, SloTargets, Summary, VecSink, simulate,
+    AutoscaleConfig, AutoscalePolicy, BatchingMode, Cluster, RequestStatus, ScaleLimits,
+    ScaleMetric, ScheduleWindow, SimConfig, SloTargets, Summary, VecSink, simulate,
 };
 use workloads::{ArrivalProcess, LengthDist, LengthModel, RateProfile, Request, Workload};
 
@@ -518,4 +520,114 @@ fn bad_autoscale_settings_are_clear_errors() {
         ..hpa(ScaleMetric::Queue, 1.0)
     });
     assert!(message.contains("load_gbs"), "{message}");
+}
+
+fn bursty_stream() -> impl Strategy<Value = Vec<Request>> {
+    // Quiet and busy stretches, so autoscalers both start and drain replicas.
+    proptest::collection::vec((0.0f64..0.6, 1u32..2500, 1u32..500, 0u32..4), 1..300).prop_map(
+        |rows| {
+            let mut t = 0.0;
+            rows.into_iter()
+                .enumerate()
+                .map(|(i, (gap, input, output, lull))| {
+                    t += gap + if lull == 0 { 20.0 } else { 0.0 };
+                    Request::new(i as u64, t, input, output)
+                })
+                .collect()
+        },
+    )
+}
+
+fn any_autoscaler() -> impl Strategy<Value = AutoscaleConfig> {
+    let metric = prop::sample::select(ScaleMetric::ALL.to_vec());
+    let policy = prop::sample::select(vec![
+        AutoscalePolicy::Reactive,
+        AutoscalePolicy::Hpa,
+        AutoscalePolicy::Schedule,
+    ]);
+    (policy, metric, 1.0f64..20.0, 0.0f64..30.0, 0.5f64..20.0).prop_map(
+        |(policy, metric, interval_s, cooldown_s, load_gbs)| {
+            let (_, _, target) = metric.default_thresholds();
+            AutoscaleConfig {
+                policy,
+                metric,
+                interval_s,
+                cooldown_s,
+                hpa_target: Some(target / 4.0),
+                load_gbs,
+                schedule: (0..6)
+                    .map(|k| ScheduleWindow {
+                        start_s: 15.0 * f64::from(k),
+                        counts: BTreeMap::from([("A10G".to_string(), (k * 7) % 4)]),
+                    })
+                    .collect(),
+                limits: BTreeMap::from([("A10G".to_string(), ScaleLimits { min: 0, max: 4 })]),
+                ..AutoscaleConfig::default()
+            }
+        },
+    )
+}
+
+fn run_on(cluster: &Cluster, config: &SimConfig, requests: Vec<Request>) -> (Summary, VecSink) {
+    let mut sink = VecSink::default();
+    let summary = simulate(cluster, config, None, requests, &mut sink, None).unwrap();
+    (summary, sink)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Under any autoscaler: every arrival ends completed, rejected or in flight; no request
+    /// goes to a replica after its drain or is served before its model loaded; billing never
+    /// exceeds a replica's life; and the fast path changes nothing.
+    #[test]
+    fn autoscaled_runs_conserve_requests_and_respect_replica_lives(
+        requests in bursty_stream(),
+        autoscale in any_autoscaler(),
+        batching in prop::sample::select(vec![BatchingMode::Continuous, BatchingMode::Chunked, BatchingMode::Static]),
+        horizon in prop::option::of(5.0f64..80.0),
+    ) {
+        let options = InstanceOptions { kv_blocks: Some(600), max_model_len: Some(4096), ..InstanceOptions::default() };
+        let cluster = cluster_with("A10G:1", &options);
+        let mut config = scaled(autoscale);
+        config.engine.batching = batching;
+        config.horizon_s = horizon;
+        config.sample_interval_s = Some(3.0);
+        let (summary, sink) = run_on(&cluster, &config, requests.clone());
+        let arrived = requests
+            .iter()
+            .filter(|r| horizon.is_none_or(|h| r.arrival_s <= h))
+            .count();
+        let c = &summary.requests;
+        prop_assert_eq!(c.arrived, arrived as u64);
+        prop_assert_eq!(c.arrived, c.completed + c.rejected + c.in_flight);
+        prop_assert_eq!(sink.requests.len(), arrived);
+        for record in &sink.requests {
+            if record.replica < 0 {
+                prop_assert_eq!(record.status, RequestStatus::Rejected);
+                continue;
+            }
+            let replica = &summary.replicas[record.replica as usize];
+            if let Some(drain) = replica.drain_s {
+                prop_assert!(record.arrival_s <= drain + 1e-9);
+            }
+            if let Some(first) = record.first_scheduled_s {
+                prop_assert!(first >= replica.ready_s - 1e-9);
+            }
+        }
+        for replica in &summary.replicas {
+            prop_assert!(replica.billed_s <= summary.span_s - replica.started_s + 1e-9);
+        }
+        let slow = SimConfig { fast_path: false, ..config.clone() };
+        let (mut slow_summary, slow_sink) = run_on(&cluster, &slow, requests);
+        prop_assert_eq!(&sink.requests, &slow_sink.requests);
+        prop_assert_eq!(&sink.samples, &slow_sink.samples);
+        let mut fast_summary = summary;
+        fast_summary.queue_events = 0;
+        slow_summary.queue_events = 0;
+        prop_assert_eq!(
+            serde_json::to_string(&fast_summary).unwrap(),
+            serde_json::to_string(&slow_summary).unwrap()
+        );
+    }
 }

@@ -1,12 +1,16 @@
 //! Solve time of the GPU-mix programs on seeded synthetic instances.
 //!
-//! Compact program: 60 buckets (10 input × 6 output) × 12 GPU types, slice factor 8, at 10, 100 and
-//! 300 req/s (1,000 is out of microlp's reach, see below). Mélange's program: 60 buckets × 4 types, slice factor 8 (the size Mélange reports
-//! 0.14–1.14 s for), next to the compact program on the same instance.
+//! Compact program, 60 buckets (10 input × 6 output) × 12 GPU types, slice factor 8: medley's
+//! branch and bound at 10, 100, 300 and 1,000 req/s (with the default node limit, which the
+//! hardest of these can reach: it then returns its best plan marked unproven, see
+//! `Plan::proven_optimal`), and the same program on good_lp + microlp at 10 and 100 req/s (at
+//! 1,000 it fails with "Singular matrix" or runs out of memory). Mélange's program (microlp only):
+//! 60 buckets × 4 types, slice factor 8, the size Mélange reports 0.14–1.14 s for, next to the
+//! compact program on the same instance.
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
-use solver::{Formulation, GpuType, PlanProblem, SolveOptions, WorkloadClass, solve};
+use solver::{Backend, Formulation, GpuType, PlanProblem, SolveOptions, WorkloadClass, solve};
 
 fn main() {
     divan::main();
@@ -66,29 +70,45 @@ fn synthetic(types: usize, rate: f64, seed: u64) -> PlanProblem {
     }
 }
 
-fn options(formulation: Formulation) -> SolveOptions {
+fn options(formulation: Formulation, backend: Backend) -> SolveOptions {
     SolveOptions {
         formulation,
+        backend,
         ..SolveOptions::default()
     }
 }
 
-// 1,000 req/s is left out: on this seed microlp fails ("Singular matrix") or does not prove
-// optimality within minutes; see the crate report.
-#[divan::bench(args = [10.0, 100.0, 300.0], sample_count = 10, sample_size = 1)]
-fn compact_60_buckets_12_types(bencher: divan::Bencher, rate: f64) {
+#[divan::bench(args = [10.0, 100.0, 300.0, 1000.0], sample_count = 5, sample_size = 1)]
+fn branch_and_bound_60_buckets_12_types(bencher: divan::Bencher, rate: f64) {
     let problem = synthetic(12, rate, 7);
-    bencher.bench(|| solve(divan::black_box(&problem), &options(Formulation::Compact)).unwrap());
+    let options = options(Formulation::Compact, Backend::BranchAndBound);
+    bencher.bench(|| solve(divan::black_box(&problem), &options).unwrap());
 }
 
-#[divan::bench(args = [10.0, 100.0, 1000.0], sample_count = 10, sample_size = 1)]
-fn compact_60_buckets_4_types(bencher: divan::Bencher, rate: f64) {
-    let problem = synthetic(4, rate, 7);
-    bencher.bench(|| solve(divan::black_box(&problem), &options(Formulation::Compact)).unwrap());
+#[divan::bench(args = [10.0, 100.0], sample_count = 5, sample_size = 1)]
+fn microlp_compact_60_buckets_12_types(bencher: divan::Bencher, rate: f64) {
+    let problem = synthetic(12, rate, 7);
+    let options = options(Formulation::Compact, Backend::Microlp);
+    bencher.bench(|| solve(divan::black_box(&problem), &options).unwrap());
 }
 
 #[divan::bench(args = [10.0, 100.0, 1000.0], sample_count = 5, sample_size = 1)]
+fn branch_and_bound_60_buckets_4_types(bencher: divan::Bencher, rate: f64) {
+    let problem = synthetic(4, rate, 7);
+    let options = options(Formulation::Compact, Backend::BranchAndBound);
+    bencher.bench(|| solve(divan::black_box(&problem), &options).unwrap());
+}
+
+#[divan::bench(args = [10.0, 100.0, 1000.0], sample_count = 5, sample_size = 1)]
+fn microlp_compact_60_buckets_4_types(bencher: divan::Bencher, rate: f64) {
+    let problem = synthetic(4, rate, 7);
+    let options = options(Formulation::Compact, Backend::Microlp);
+    bencher.bench(|| solve(divan::black_box(&problem), &options).unwrap());
+}
+
+#[divan::bench(args = [10.0, 100.0, 1000.0], sample_count = 3, sample_size = 1)]
 fn melange_60_buckets_4_types(bencher: divan::Bencher, rate: f64) {
     let problem = synthetic(4, rate, 7);
-    bencher.bench(|| solve(divan::black_box(&problem), &options(Formulation::Melange)).unwrap());
+    let options = options(Formulation::Melange, Backend::Microlp);
+    bencher.bench(|| solve(divan::black_box(&problem), &options).unwrap());
 }

@@ -3,21 +3,29 @@
 //! Variables: the instance count `n_t` of every type and, for every bucket `i` that two or more
 //! types can serve, the slices `x_it ∈ 0..=k` it sends to each (buckets only one type can serve are
 //! constant loads). Each node solves the LP relaxation with [`DualSimplex`], warm-started from the
-//! basis the previous node left (bound changes keep it dual feasible), and prunes on a bound that
-//! does not trust the LP's arithmetic: the Lagrangian function of the load constraints,
+//! basis the previous node left (bound changes keep it dual feasible), and prunes on bounds that do
+//! not trust the LP's arithmetic. The LP's basis is priced with the true costs, and from those
+//! duals come the Lagrangian function of the load constraints,
 //!
 //! `L(λ) = Σ_t min_{n_t ∈ box} (c_t − Σ_s λ_st) n_t + Σ_st λ_st f_st + Σ_i min_{x_i ∈ box, Σ x_i = k} Σ_t λ_st a_it x_it`,
 //!
-//! evaluated exactly at the LP's load-row duals. It is a valid lower bound for any `λ ≥ 0` and
-//! equals the LP bound at the LP's optimal duals. Branching is on fractional counts first (the
-//! cost-weighted most fractional), then on fractional slice counts; the search dives into the
-//! nearer rounding and otherwise takes the open node with the least bound. Reduced-cost fixing
-//! narrows the counts of every subtree, and a rounding heuristic with a local search that frees
-//! whole instances supplies incumbents. The search stops when every open node's bound reaches the
-//! incumbent, so the result is optimal up to a relative `1e-9` of the cost.
+//! evaluated exactly (valid for any `λ ≥ 0`, equal to the LP bound at optimal duals), and a box
+//! bound over all rows that also drives reduced-cost fixing. Branching is on fractional counts
+//! first (the cost-weighted most fractional), then on fractional slice counts; the search dives
+//! into the nearer rounding and otherwise takes the open node with the least bound. Incumbents
+//! come from the greedy plan, LP rounding, packing slices into the LP's counts when those are
+//! integral, and a local search that frees whole instances; every plan is re-checked in exact
+//! arithmetic before it is accepted. The search stops when every open node's bound reaches the
+//! incumbent (optimal to a relative `1e-9`), or at a node limit with the least open bound kept as
+//! the honest remaining gap.
+//!
+//! The LP relaxation does not see that slices come whole, so on instances whose LP optimum packs
+//! types exactly full, the bound can stay flat while many slice assignments are tried; the node
+//! limit is what keeps such searches finite.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::baseline::instances_for_load;
@@ -35,14 +43,15 @@ const MOVE_TOLERANCE: f64 = 1e-9;
 /// Nodes between runs of the rounding heuristic once the search is past its first dive.
 const HEURISTIC_INTERVAL: u64 = 8;
 
-
 /// What the search did, for reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub(crate) struct SearchStats {
     /// Nodes whose relaxation was solved.
     pub nodes: u64,
     /// Simplex pivots over all nodes.
     pub lp_iterations: u64,
+    /// When the node limit stopped the search first: the least bound of the unexplored nodes.
+    pub unproven_bound: Option<f64>,
 }
 
 /// One bucket (of one class in one scenario) whose slices are variables.
@@ -126,12 +135,37 @@ struct Incumbent {
     cost: f64,
 }
 
-/// An open node: its parent's bound and the bound changes from the root.
+/// Bound changes `(variable, lower, upper)` made at one node, linked to its parent's, so open
+/// nodes share their ancestors' changes instead of copying them.
+#[derive(Debug)]
+struct Changes {
+    parent: Option<Rc<Changes>>,
+    own: Vec<(usize, f64, f64)>,
+}
+
+impl Changes {
+    /// Every change from the root down, in order.
+    fn from_root(self: &Rc<Self>) -> Vec<(usize, f64, f64)> {
+        let mut chain = Vec::new();
+        let mut link = Some(self);
+        while let Some(changes) = link {
+            chain.push(changes);
+            link = changes.parent.as_ref();
+        }
+        chain
+            .iter()
+            .rev()
+            .flat_map(|changes| changes.own.iter().copied())
+            .collect()
+    }
+}
+
+/// An open node: its parent's bound and its bound changes.
 #[derive(Debug, Clone)]
 struct Node {
     bound: f64,
     sequence: u64,
-    changes: Vec<(usize, f64, f64)>,
+    changes: Rc<Changes>,
 }
 
 impl PartialEq for Node {
@@ -159,21 +193,29 @@ impl Ord for Node {
 }
 
 /// Solves the compact program exactly; `Ok(None)` when it is infeasible (only caps can make it so).
+///
+/// With a node limit the search may stop first; it then returns its best plan with the least bound
+/// of the nodes left unexplored (`SearchStats::unproven_bound`), or an error if it found none.
 pub(crate) fn solve_branch_and_bound(
     types: &[GpuType],
     scenarios: &[Vec<Demand<'_>>],
     slice_factor: u32,
     time_limit: Option<Duration>,
+    node_limit: Option<u64>,
 ) -> Result<Option<(CoreSolution, SearchStats)>, PlanError> {
     let start = Instant::now();
     let model = build_model(types, scenarios, slice_factor);
     let mut search = Search::new(&model, types, scenarios, slice_factor);
-    let outcome = search.run(start, time_limit)?;
+    let unproven_bound = search.run(start, time_limit, node_limit)?;
     let stats = SearchStats {
         nodes: search.nodes,
         lp_iterations: search.lp.iterations(),
+        unproven_bound,
     };
-    Ok(outcome.map(|best| (to_core(&model, scenarios, &best), stats)))
+    Ok(search
+        .incumbent
+        .take()
+        .map(|best| (to_core(&model, scenarios, &best), stats)))
 }
 
 fn build_model<'a>(
@@ -254,6 +296,7 @@ fn to_core(model: &Model<'_>, scenarios: &[Vec<Demand<'_>>], best: &Incumbent) -
         instances: best.counts.clone(),
         slices,
         search_nodes: None,
+        unproven_bound: None,
     }
 }
 
@@ -325,7 +368,7 @@ impl<'m, 'a> Search<'m, 'a> {
         let Some(mut counts) = self.model.counts_for(&loads) else {
             return;
         };
-        free_instances(self.model, &mut slices, &mut counts, loads);
+        free_instances(self.model, &mut slices, &mut counts);
         let cost = self.model.cost(&counts);
         if self
             .incumbent
@@ -364,7 +407,8 @@ impl<'m, 'a> Search<'m, 'a> {
 
     /// Sets the LP's bounds to the root's and then applies `changes` in order; `false` when some
     /// variable's range became empty (the node holds no point).
-    fn apply(&mut self, changes: &[(usize, f64, f64)]) -> bool {
+    fn apply(&mut self, changes: &Rc<Changes>) -> bool {
+        let changes = changes.from_root();
         let type_count = self.model.type_count();
         for gpu in 0..type_count {
             self.lp
@@ -374,7 +418,7 @@ impl<'m, 'a> Search<'m, 'a> {
         for variable in type_count..self.lp.structurals() {
             self.lp.set_bounds(variable, 0.0, slices);
         }
-        for &(variable, lower, upper) in changes {
+        for (variable, lower, upper) in changes {
             let (old_lower, old_upper) = self.lp.bounds(variable);
             let (lower, upper) = (lower.max(old_lower), upper.min(old_upper));
             if lower > upper {
@@ -409,27 +453,47 @@ impl<'m, 'a> Search<'m, 'a> {
         }
     }
 
+    /// Runs the search; `Some(bound)` when the node limit stopped it before the proof, with the
+    /// least bound of the unexplored nodes.
     fn run(
         &mut self,
         start: Instant,
         time_limit: Option<Duration>,
-    ) -> Result<Option<Incumbent>, PlanError> {
+        node_limit: Option<u64>,
+    ) -> Result<Option<f64>, PlanError> {
         let mut open = BinaryHeap::new();
         let mut current = Some(Node {
             bound: f64::NEG_INFINITY,
             sequence: 0,
-            changes: Vec::new(),
+            changes: Rc::new(Changes {
+                parent: None,
+                own: Vec::new(),
+            }),
         });
         loop {
             let node = match current.take() {
                 Some(node) => node,
                 None => match open.pop() {
                     Some(node) => node,
-                    None => break,
+                    None => return Ok(None),
                 },
             };
             if node.bound >= self.threshold() {
                 continue;
+            }
+            if node_limit.is_some_and(|limit| self.nodes >= limit) {
+                open.push(node);
+                return match &self.incumbent {
+                    Some(incumbent) => Ok(Some(self.open_bound(&open).min(incumbent.cost))),
+                    None => Err(PlanError::Solver {
+                        message: format!(
+                            "branch and bound found no feasible plan within its limit of {} nodes \
+                             (best bound ${:.4}/h); raise the node limit",
+                            self.nodes,
+                            self.open_bound(&open)
+                        ),
+                    }),
+                };
             }
             if let Some(limit) = time_limit
                 && start.elapsed() > limit
@@ -440,11 +504,17 @@ impl<'m, 'a> Search<'m, 'a> {
             self.nodes += 1;
             current = self.process(node, &mut open)?;
         }
-        Ok(self.incumbent.take())
+    }
+
+    /// The least bound over the open nodes (which hold every plan not yet ruled out).
+    fn open_bound(&self, open: &BinaryHeap<Node>) -> f64 {
+        open.iter()
+            .map(|node| node.bound)
+            .fold(f64::INFINITY, f64::min)
     }
 
     fn time_limit_error(&self, open: &BinaryHeap<Node>, limit: Duration) -> PlanError {
-        let bound = open.peek().map_or(f64::INFINITY, |node| node.bound);
+        let bound = self.open_bound(open);
         let message = match &self.incumbent {
             Some(incumbent) => format!(
                 "branch and bound stopped at the {:.3} s time limit after {} nodes: best plan ${:.4}/h, \
@@ -474,9 +544,7 @@ impl<'m, 'a> Search<'m, 'a> {
         if !self.apply(&node.changes) {
             return Ok(None);
         }
-        let before = self.lp.iterations();
         let status = self.solve_lp()?;
-        if std::env::var("BNB_STATS").is_ok() { eprintln!("STAT {:?} {}", status, self.lp.iterations() - before); }
         if status == LpStatus::Infeasible {
             return Ok(None);
         }
@@ -504,7 +572,6 @@ impl<'m, 'a> Search<'m, 'a> {
                 return Ok(None);
             }
         }
-        let type_count = self.model.type_count();
         let counts_integral = values[..type_count]
             .iter()
             .all(|value| (value - value.round()).abs() <= INTEGRALITY_TOLERANCE);
@@ -553,25 +620,33 @@ impl<'m, 'a> Search<'m, 'a> {
                 }
             }
         };
-        if std::env::var("BNB_TRACE").is_ok() && self.nodes % 500 == 0 {
-            eprintln!("node {} status {status:?} open {} depth {} first {first:?} bound {bound} L {:?} box {} inc {:?}", self.nodes, open.len(), node.changes.len(), self.lagrangian_bound(&pricing.duals), pricing.bound, self.incumbent.as_ref().map(|i| i.cost));
-        }
-        let mut changes = node.changes;
-        self.fix_by_reduced_cost(&pricing, &mut changes);
-        let mut second_changes = changes.clone();
-        second_changes.push(second);
+        let mut fixed = Vec::new();
+        self.fix_by_reduced_cost(&pricing, &mut fixed);
+        let changes = if fixed.is_empty() {
+            node.changes
+        } else {
+            Rc::new(Changes {
+                parent: Some(node.changes),
+                own: fixed,
+            })
+        };
         self.sequence += 1;
         open.push(Node {
             bound,
             sequence: self.sequence,
-            changes: second_changes,
+            changes: Rc::new(Changes {
+                parent: Some(Rc::clone(&changes)),
+                own: vec![second],
+            }),
         });
-        changes.push(first);
         self.sequence += 1;
         Ok(Some(Node {
             bound,
             sequence: self.sequence,
-            changes,
+            changes: Rc::new(Changes {
+                parent: Some(changes),
+                own: vec![first],
+            }),
         }))
     }
 
@@ -812,13 +887,9 @@ fn round_slices(model: &Model<'_>, values: &[f64]) -> Vec<u32> {
 }
 
 /// Local search: for the dearest types first, tries to drop one instance by moving slices of the
-/// type into the spare capacity other types already pay for; repeats until nothing improves.
-fn free_instances(
-    model: &Model<'_>,
-    slices: &mut [u32],
-    counts: &mut [u32],
-    mut loads: Vec<Vec<f64>>,
-) {
+/// type into the spare capacity other types already pay for (see [`fit`]); repeats until nothing
+/// improves.
+fn free_instances(model: &Model<'_>, slices: &mut Vec<u32>, counts: &mut Vec<u32>) {
     let type_count = model.type_count();
     let mut order: Vec<usize> = (0..type_count).collect();
     order.sort_by(|&a, &b| {
@@ -835,73 +906,18 @@ fn free_instances(
             {
                 continue;
             }
-            let target = f64::from(counts[gpu] - 1);
-            let saved_slices = slices.to_vec();
-            let saved_loads = loads.clone();
-            let mut success = true;
-            for scenario in 0..model.scenarios {
-                if !drain(model, scenario, gpu, target, slices, counts, &mut loads) {
-                    success = false;
-                    break;
-                }
-            }
-            if success {
-                counts[gpu] -= 1;
+            let mut targets = counts.clone();
+            targets[gpu] -= 1;
+            let mut trial = slices.clone();
+            if fit(model, &targets, &mut trial)
+                && let Some(fewer) = model.counts_for(&model.loads(&trial))
+            {
+                *slices = trial;
+                *counts = fewer;
                 improved = true;
-            } else {
-                slices.copy_from_slice(&saved_slices);
-                loads = saved_loads;
             }
         }
     }
-}
-
-/// Moves slices off `gpu` in `scenario` until its load fits `target` instances, using only the
-/// spare capacity of other types; `false` if it cannot.
-fn drain(
-    model: &Model<'_>,
-    scenario: usize,
-    gpu: usize,
-    target: f64,
-    slices: &mut [u32],
-    counts: &[u32],
-    loads: &mut [Vec<f64>],
-) -> bool {
-    let type_count = model.type_count();
-    while f64::from(instances_for_load(loads[scenario][gpu])) > target {
-        // The move that frees the most load of `gpu` into a type with room for it.
-        let mut best: Option<(usize, usize, f64)> = None;
-        for item in model.items.iter().filter(|item| item.scenario == scenario) {
-            let Some(&(_, freed, from)) = item.slots.iter().find(|slot| slot.0 == gpu) else {
-                continue;
-            };
-            if slices[from - type_count] == 0 {
-                continue;
-            }
-            for &(other, added, to) in &item.slots {
-                if other == gpu {
-                    continue;
-                }
-                let spare = f64::from(counts[other]) - loads[scenario][other];
-                if added <= spare + MOVE_TOLERANCE
-                    && best.is_none_or(|(_, _, best_freed)| freed > best_freed)
-                {
-                    best = Some((from, to, freed));
-                }
-            }
-        }
-        let Some((from, to, _)) = best else {
-            return false;
-        };
-        slices[from - type_count] -= 1;
-        slices[to - type_count] += 1;
-        let (from_item, from_slot) = model.slice_owner[from - type_count];
-        let (_, to_slot) = model.slice_owner[to - type_count];
-        let item = &model.items[from_item];
-        loads[scenario][item.slots[from_slot].0] -= item.slots[from_slot].1;
-        loads[scenario][item.slots[to_slot].0] += item.slots[to_slot].1;
-    }
-    true
 }
 
 /// Repairs `slices` so that every type's load fits `targets` instances, by moving single slices
@@ -956,7 +972,8 @@ fn fit(model: &Model<'_>, targets: &[u32], slices: &mut [u32]) -> bool {
                 } else if best.is_none() && chain.is_none() {
                     // Make room on `other` by moving one of its slices to a third type.
                     let needed = added - room;
-                    'onward: for next in model.items.iter().filter(|next| next.scenario == scenario) {
+                    'onward: for next in model.items.iter().filter(|next| next.scenario == scenario)
+                    {
                         let Some(&(_, released, onward_from)) =
                             next.slots.iter().find(|slot| slot.0 == other)
                         else {

@@ -35,6 +35,9 @@ pub(crate) struct CoreSolution {
     pub slices: Vec<Vec<Vec<Vec<u32>>>>,
     /// Branch-and-bound nodes solved (`None` from microlp, which does not say).
     pub search_nodes: Option<u64>,
+    /// `Some(bound)` when the node limit stopped the search before optimality was proven: the
+    /// least cost any plan could still have.
+    pub unproven_bound: Option<f64>,
 }
 
 /// Load one slice of `rate` puts on one instance of a type of `capacity`, in instances.
@@ -145,6 +148,7 @@ pub(crate) fn greedy(
         instances,
         slices,
         search_nodes: None,
+        unproven_bound: None,
     })
 }
 
@@ -205,14 +209,18 @@ fn solve_with_backend(
 ) -> Result<Option<CoreSolution>, PlanError> {
     match options.backend.resolve(options.formulation)? {
         Backend::BranchAndBound => {
-            Ok(
-                solve_branch_and_bound(types, scenarios, slice_factor, options.time_limit)?.map(
-                    |(mut solution, stats)| {
-                        solution.search_nodes = Some(stats.nodes);
-                        solution
-                    },
-                ),
-            )
+            let solved = solve_branch_and_bound(
+                types,
+                scenarios,
+                slice_factor,
+                options.time_limit,
+                options.node_limit,
+            )?;
+            Ok(solved.map(|(mut solution, stats)| {
+                solution.search_nodes = Some(stats.nodes);
+                solution.unproven_bound = stats.unproven_bound;
+                solution
+            }))
         }
         Backend::Microlp | Backend::Auto => solve_program(types, scenarios, slice_factor, options),
     }
@@ -432,6 +440,7 @@ fn solve_program(
         instances,
         slices,
         search_nodes: None,
+        unproven_bound: None,
     }))
 }
 

@@ -27,7 +27,9 @@ pub use plan::{
     BucketAssignment, ClassAssignment, Plan, SliceShare, TimedPlan, TypeAllocation, solve,
     solve_timed,
 };
-pub use problem::{Backend, Formulation, GpuType, PlanProblem, SolveOptions, WorkloadClass};
+pub use problem::{
+    Backend, DEFAULT_NODE_LIMIT, Formulation, GpuType, PlanProblem, SolveOptions, WorkloadClass,
+};
 pub use profile::{
     BucketLengths, CellProfile, CellStatus, LatencySamples, ProfileError, ProfileProgress,
     ProfileRequest, ProfileRunStats, ProfileSet, ProfileSettings, ProfileSlo, ProfileTarget,

@@ -299,7 +299,7 @@ impl DualSimplex {
         }
     }
 
-    /// Recomputes duals and primal values after a rebuild of the inverse.
+    /// Recomputes reduced costs (restoring dual feasibility) and primal values from the inverse.
     fn resynchronise(&mut self) {
         self.compute_duals();
         self.make_dual_feasible();
@@ -360,13 +360,11 @@ impl DualSimplex {
         let mut row_used = vec![false; m];
         let mut dependent = Vec::new();
         for column in 0..m {
-            let pivot_row = (0..m)
-                .filter(|&row| !row_used[row])
-                .max_by(|&a, &b| {
-                    matrix[a * m + column]
-                        .abs()
-                        .total_cmp(&matrix[b * m + column].abs())
-                });
+            let pivot_row = (0..m).filter(|&row| !row_used[row]).max_by(|&a, &b| {
+                matrix[a * m + column]
+                    .abs()
+                    .total_cmp(&matrix[b * m + column].abs())
+            });
             let Some(pivot_row) = pivot_row.filter(|&row| matrix[row * m + column].abs() > 1e-11)
             else {
                 dependent.push(column);
@@ -400,15 +398,17 @@ impl DualSimplex {
         // Row `pivot_row_of[p]` of the reduced system holds B⁻¹'s row for basis position p.
         let mut ordered = vec![0.0; m * m];
         for (position, &row) in pivot_row_of.iter().enumerate() {
-            ordered[position * m..(position + 1) * m].copy_from_slice(&inverse[row * m..(row + 1) * m]);
+            ordered[position * m..(position + 1) * m]
+                .copy_from_slice(&inverse[row * m..(row + 1) * m]);
         }
         Ok(ordered)
     }
 
     /// Runs the dual simplex from the current basis under the current bounds.
     pub(crate) fn solve(&mut self, max_iterations: u64) -> LpStatus {
-        self.make_dual_feasible();
-        self.compute_primal();
+        // Fixed variables skip the pricing below, so their reduced costs go stale within a
+        // solve; fresh ones here keep every variable whose bounds have opened up correct.
+        self.resynchronise();
         let mut iterations = 0;
         let mut refactored_for_certificate = false;
         let mut ignored = vec![false; self.rows];
@@ -442,17 +442,16 @@ impl DualSimplex {
             let rho: Vec<f64> = self.inverse[position * m..(position + 1) * m].to_vec();
             let mut bound_ratio = f64::INFINITY;
             for variable in 0..self.state.len() {
-                if matches!(self.state[variable], State::Basic(_)) {
+                // Basic and fixed variables cannot enter (a zero α also leaves their reduced
+                // costs alone in the update).
+                if matches!(self.state[variable], State::Basic(_))
+                    || self.upper[variable] <= self.lower[variable]
+                {
                     self.row_alpha[variable] = 0.0;
                     continue;
                 }
-                // Fixed variables cannot enter, but their reduced costs must follow the duals
-                // (their bounds may open up at another node).
                 let alpha = self.column_dot(variable, &rho);
                 self.row_alpha[variable] = alpha;
-                if self.upper[variable] <= self.lower[variable] {
-                    continue;
-                }
                 if let Some(ratio) = self.ratio(variable, alpha, to_lower, DUAL_TOLERANCE) {
                     bound_ratio = bound_ratio.min(ratio);
                 }

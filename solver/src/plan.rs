@@ -76,6 +76,12 @@ pub struct Plan {
     pub backend: Backend,
     /// Branch-and-bound nodes solved (`None` with microlp, which does not report them).
     pub search_nodes: Option<u64>,
+    /// Whether the cost is proven optimal (to a relative 1e-9). `false` only when the node limit
+    /// stopped the search first; the plan is then the best found and `cost_lower_bound` says how
+    /// far from optimal it may be.
+    pub proven_optimal: bool,
+    /// No plan costs less than this, $/h (the cost itself when proven optimal).
+    pub cost_lower_bound: f64,
     /// Slices per bucket.
     pub slice_factor: u32,
     /// Extra rate fraction provisioned for.
@@ -107,6 +113,15 @@ pub struct TimedPlan {
 }
 
 impl Plan {
+    /// `(cost − lower bound) / cost`: 0 when proven optimal.
+    pub fn optimality_gap(&self) -> f64 {
+        if self.hourly_cost > 0.0 {
+            (self.hourly_cost - self.cost_lower_bound) / self.hourly_cost
+        } else {
+            0.0
+        }
+    }
+
     /// Instances of the named type (0 if absent).
     pub fn instances_of(&self, gpu_type: &str) -> u32 {
         self.allocations
@@ -239,6 +254,8 @@ pub(crate) fn build_plan(
         formulation: options.formulation,
         backend: options.backend.resolve(options.formulation)?,
         search_nodes: core.search_nodes,
+        proven_optimal: core.unproven_bound.is_none(),
+        cost_lower_bound: core.unproven_bound.unwrap_or(hourly_cost).min(hourly_cost),
         slice_factor,
         headroom: problem.headroom,
         hourly_cost,
@@ -269,6 +286,15 @@ impl fmt::Display for Plan {
             self.slice_factor,
             self.headroom * 100.0,
         )?;
+        if !self.proven_optimal {
+            writeln!(
+                f,
+                "NOT PROVEN OPTIMAL: the node limit stopped the search; no plan costs less than ${:.4}/h \
+                 (gap {:.3}%); raise the node limit to close it",
+                self.cost_lower_bound,
+                self.optimality_gap() * 100.0
+            )?;
+        }
         let name_width = self
             .allocations
             .iter()

@@ -182,9 +182,15 @@ impl FromStr for Backend {
     }
 }
 
-/// How to solve: which program, which solver, and an optional time limit (hitting it is an error
-/// that states the remaining gap: a plan is only returned with optimality proven).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Branch-and-bound nodes [`SolveOptions::default`] allows before returning its best plan unproven.
+pub const DEFAULT_NODE_LIMIT: u64 = 50_000;
+
+/// How to solve: which program, which solver, and its limits.
+///
+/// Hitting the time limit is an error that states the remaining gap (wall-clock limits would make
+/// results vary run to run). Hitting the node limit (branch and bound only; deterministic) returns
+/// the best plan found, marked as not proven optimal, with the bound and gap that remain.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SolveOptions {
     /// The integer program.
     pub formulation: Formulation,
@@ -192,6 +198,19 @@ pub struct SolveOptions {
     pub backend: Backend,
     /// Wall-clock limit for the solver; `None` for none.
     pub time_limit: Option<Duration>,
+    /// Most branch-and-bound nodes; `None` for no limit.
+    pub node_limit: Option<u64>,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        Self {
+            formulation: Formulation::default(),
+            backend: Backend::default(),
+            time_limit: None,
+            node_limit: Some(DEFAULT_NODE_LIMIT),
+        }
+    }
 }
 
 /// A complete GPU-mix planning problem; capacity tables are input (measured or simulated elsewhere).

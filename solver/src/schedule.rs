@@ -125,6 +125,14 @@ pub fn plan_schedule(
         options,
     )?;
     let peak_hourly_cost = fleet_cost(&problem.gpu_types, &peak.instances);
+    if let Some(bound) = peak.unproven_bound {
+        return Err(PlanError::Solver {
+            message: format!(
+                "the peak fleet (${peak_hourly_cost:.4}/h) was not proven optimal within the node \
+                 limit (no fleet costs less than ${bound:.4}/h); raise the node limit"
+            ),
+        });
+    }
     let peak_fleet = problem
         .gpu_types
         .iter()

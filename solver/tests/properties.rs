@@ -1,10 +1,11 @@
-//! Property tests: both programs reach the same optimum, which brute force confirms on tiny
-//! instances, and every plan satisfies its own constraints.
+//! Property tests: medley's branch and bound, the compact program solved by good_lp + microlp
+//! and Mélange's own program reach the same optimum, which brute force confirms on tiny instances
+//! (with caps and minimum counts too), and every plan satisfies its own constraints.
 
 use proptest::prelude::*;
 use solver::{
-    BaselineOutcome, Formulation, GpuType, MelangeConfig, PlanProblem, SolveOptions, WorkloadClass,
-    solve,
+    Backend, BaselineOutcome, Formulation, GpuType, MelangeConfig, Plan, PlanError, PlanProblem,
+    SolveOptions, WorkloadClass, solve,
 };
 
 fn options(formulation: Formulation) -> SolveOptions {
@@ -12,6 +13,76 @@ fn options(formulation: Formulation) -> SolveOptions {
         formulation,
         ..SolveOptions::default()
     }
+}
+
+/// The three ways to solve: branch and bound, the compact program on microlp, Mélange's program.
+fn solve_three_ways(problem: &PlanProblem) -> [Result<Plan, PlanError>; 3] {
+    let with = |formulation, backend| SolveOptions {
+        formulation,
+        backend,
+        ..SolveOptions::default()
+    };
+    [
+        solve(problem, &with(Formulation::Compact, Backend::BranchAndBound)),
+        solve(problem, &with(Formulation::Compact, Backend::Microlp)),
+        solve(problem, &with(Formulation::Melange, Backend::Microlp)),
+    ]
+}
+
+/// A medium problem (2–4 types, 4–10 buckets, slice factor 1–4): too big for brute force, enough
+/// for the search to branch on counts and slices.
+fn medium_problem() -> impl Strategy<Value = PlanProblem> {
+    (2usize..=4, 4usize..=10, 1u32..=4, 1.0f64..80.0).prop_flat_map(|(types, buckets, k, rate)| {
+        let prices = prop::collection::vec(0.2f64..5.0, types);
+        let capacities = prop::collection::vec(
+            prop::collection::vec(prop_oneof![1 => Just(0.0), 5 => 0.5f64..30.0], buckets),
+            types,
+        );
+        let weights = prop::collection::vec(0.01f64..1.0, buckets);
+        (prices, capacities, weights).prop_map(move |(prices, mut capacity, weights)| {
+            for bucket in 0..buckets {
+                if capacity.iter().all(|table| table[bucket] == 0.0) {
+                    capacity[0][bucket] = 3.0;
+                }
+            }
+            let total: f64 = weights.iter().sum();
+            PlanProblem {
+                gpu_types: prices
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &price)| GpuType::new(format!("g{t}"), price))
+                    .collect(),
+                classes: vec![WorkloadClass {
+                    name: "c".to_string(),
+                    request_rate: rate,
+                    bucket_labels: (0..buckets).map(|b| format!("b{b}")).collect(),
+                    bucket_fractions: weights.iter().map(|w| w / total).collect(),
+                    capacity,
+                }],
+                slice_factor: k,
+                headroom: 0.0,
+            }
+        })
+    })
+}
+
+/// A small problem with random minimum counts (0–2) and caps (none, or 0–6) on its types.
+fn limited_problem() -> impl Strategy<Value = PlanProblem> {
+    small_problem().prop_flat_map(|problem| {
+        let types = problem.gpu_types.len();
+        let limits = prop::collection::vec(
+            (0u32..=2, prop_oneof![1 => Just(None), 2 => (0u32..=6).prop_map(Some)]),
+            types,
+        );
+        (Just(problem), limits).prop_map(|(mut problem, limits)| {
+            for (gpu, (minimum, cap)) in problem.gpu_types.iter_mut().zip(limits) {
+                gpu.min_instances = minimum;
+                // A cap below the minimum is a validation error, not a planning question.
+                gpu.max_instances = cap.map(|cap| cap.max(minimum));
+            }
+            problem
+        })
+    })
 }
 
 /// Small random problem: 1–3 types, 1–4 buckets, capacities 0 (can't serve) or 0.5–30 req/s.
@@ -56,8 +127,9 @@ fn small_problem() -> impl Strategy<Value = PlanProblem> {
     })
 }
 
-/// Cheapest cost by enumerating every way to split every bucket's slices over the types.
-fn brute_force_cost(problem: &PlanProblem) -> f64 {
+/// Cheapest cost by enumerating every way to split every bucket's slices over the types, each
+/// type's count raised to its minimum and checked against its cap; `None` when nothing fits.
+fn brute_force_cost(problem: &PlanProblem) -> Option<f64> {
     let class = &problem.classes[0];
     let types = problem.gpu_types.len();
     let k = problem.slice_factor;
@@ -108,17 +180,28 @@ fn brute_force_cost(problem: &PlanProblem) -> f64 {
                 }
             }
         }
-        let cost: f64 = loads
+        let counts: Vec<u32> = loads
             .iter()
             .zip(&problem.gpu_types)
-            .map(|(load, gpu)| gpu.hourly_cost * f64::from(solver::instances_for_load(*load)))
-            .sum();
-        best = best.min(cost);
+            .map(|(load, gpu)| solver::instances_for_load(*load).max(gpu.min_instances))
+            .collect();
+        let within_caps = counts
+            .iter()
+            .zip(&problem.gpu_types)
+            .all(|(&n, gpu)| gpu.max_instances.is_none_or(|cap| n <= cap));
+        if within_caps {
+            let cost: f64 = counts
+                .iter()
+                .zip(&problem.gpu_types)
+                .map(|(&n, gpu)| gpu.hourly_cost * f64::from(n))
+                .sum();
+            best = best.min(cost);
+        }
         // Next combination (odometer).
         let mut position = 0;
         loop {
             if position == choice.len() {
-                return best;
+                return best.is_finite().then_some(best);
             }
             choice[position] += 1;
             if choice[position] < options[position].len() {
@@ -130,6 +213,9 @@ fn brute_force_cost(problem: &PlanProblem) -> f64 {
     }
 }
 
+/// Names of [`solve_three_ways`]'s solvers, for messages.
+const SOLVER_NAMES: [&str; 3] = ["branch-and-bound", "compact on microlp", "melange on microlp"];
+
 fn relative_gap(a: f64, b: f64) -> f64 {
     (a - b).abs() / a.abs().max(b.abs()).max(1e-12)
 }
@@ -138,14 +224,46 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn compact_and_melange_agree_and_match_brute_force(problem in small_problem()) {
-        let compact = solve(&problem, &options(Formulation::Compact)).unwrap();
-        let melange = solve(&problem, &options(Formulation::Melange)).unwrap();
-        prop_assert!(relative_gap(compact.hourly_cost, melange.hourly_cost) <= 1e-6,
-            "compact {} vs melange {}", compact.hourly_cost, melange.hourly_cost);
+    fn three_solvers_agree_and_match_brute_force(problem in small_problem()) {
+        let brute = brute_force_cost(&problem).expect("no caps: always feasible");
+        for (plan, name) in solve_three_ways(&problem).into_iter().zip(SOLVER_NAMES) {
+            let plan = plan.unwrap();
+            prop_assert!(plan.proven_optimal, "{}", name);
+            prop_assert!(relative_gap(plan.hourly_cost, brute) <= 1e-6,
+                "{} {} vs brute force {}", name, plan.hourly_cost, brute);
+        }
+    }
+
+    #[test]
+    fn three_solvers_agree_under_caps_and_minimums(problem in limited_problem()) {
         let brute = brute_force_cost(&problem);
-        prop_assert!(relative_gap(compact.hourly_cost, brute) <= 1e-6,
-            "compact {} vs brute force {}", compact.hourly_cost, brute);
+        for (plan, name) in solve_three_ways(&problem).into_iter().zip(SOLVER_NAMES) {
+            match (plan, brute) {
+                (Ok(plan), Some(brute)) => {
+                    prop_assert!(relative_gap(plan.hourly_cost, brute) <= 1e-6,
+                        "{} {} vs brute force {}", name, plan.hourly_cost, brute);
+                    for (allocation, gpu) in plan.allocations.iter().zip(&problem.gpu_types) {
+                        prop_assert!(allocation.instances >= gpu.min_instances, "{}", name);
+                        prop_assert!(gpu.max_instances.is_none_or(|cap| allocation.instances <= cap),
+                            "{}", name);
+                        prop_assert!(allocation.load <= f64::from(allocation.instances) + 1e-6);
+                    }
+                }
+                (Err(_), None) => {}
+                (plan, brute) => prop_assert!(false,
+                    "{}: {:?} but brute force says {:?}", name, plan.map(|p| p.hourly_cost), brute),
+            }
+        }
+    }
+
+    #[test]
+    fn three_solvers_agree_on_medium_problems(problem in medium_problem()) {
+        let [fast, compact, melange] = solve_three_ways(&problem).map(Result::unwrap);
+        prop_assert!(fast.proven_optimal);
+        prop_assert!(relative_gap(fast.hourly_cost, compact.hourly_cost) <= 1e-6,
+            "branch and bound {} vs compact on microlp {}", fast.hourly_cost, compact.hourly_cost);
+        prop_assert!(relative_gap(fast.hourly_cost, melange.hourly_cost) <= 1e-6,
+            "branch and bound {} vs melange on microlp {}", fast.hourly_cost, melange.hourly_cost);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod report;
 pub mod run;
 pub mod simulate;
 pub mod table;
+pub mod validate;
 pub mod whatif;
 pub mod workload;
 

@@ -8,7 +8,8 @@ use experiments::workload::WorkloadSource;
 use gpu_models::Catalog;
 use sim::SimConfig;
 use solver::{
-    Formulation, MelangeOutput, MelangeOverrides, SolveOptions, VerifySettings, plan_melange_file,
+    Formulation, MelangeOutput, MelangeOverrides, SolveOptions, TimedPlan, VerifySettings,
+    plan_melange_file,
 };
 use workloads::SizeHistogram;
 
@@ -40,9 +41,17 @@ pub struct PlanArgs {
     /// Least instances of a type, as NAME=COUNT (repeatable).
     #[arg(long = "min", value_parser = parse_count)]
     pub minimums: Vec<(String, u32)>,
+    /// Solver: `auto` (branch-and-bound for the compact program, microlp for Mélange's),
+    /// `branch-and-bound` or `microlp`.
+    #[arg(long, default_value = "auto")]
+    pub backend: solver::Backend,
     /// Give up (with an error) if optimality is not proven within this many seconds.
     #[arg(long, allow_negative_numbers = true)]
     pub time_limit: Option<f64>,
+    /// Branch and bound: nodes to search before returning the best plan found, marked not proven
+    /// optimal with its remaining gap (deterministic, unlike --time-limit); 0 for no limit.
+    #[arg(long, default_value_t = solver::DEFAULT_NODE_LIMIT)]
+    pub node_limit: u64,
     /// Print the full plan as JSON instead of a table.
     #[arg(long, conflicts_with = "melange_output")]
     pub json: bool,
@@ -101,15 +110,23 @@ pub fn run(args: PlanArgs, catalog: &Catalog) -> CmdResult {
     };
     let options = SolveOptions {
         formulation: args.formulation,
+        backend: args.backend,
         time_limit,
+        node_limit: node_limit(args.node_limit),
     };
+    let start = std::time::Instant::now();
     let plan = plan_melange_file(path, &overrides, &options)?;
+    // The wall-clock time is shown and printed with --json, but kept out of the plan itself.
+    let timed = TimedPlan {
+        solve_seconds: start.elapsed().as_secs_f64(),
+        plan,
+    };
     let text = if args.json {
-        serde_json::to_string_pretty(&plan)? + "\n"
+        serde_json::to_string_pretty(&timed)? + "\n"
     } else if args.melange_output {
-        serde_json::to_string_pretty(&MelangeOutput::from_plan(&plan))? + "\n"
+        serde_json::to_string_pretty(&MelangeOutput::from_plan(&timed.plan))? + "\n"
     } else {
-        plan.to_string()
+        timed.to_string()
     };
     // A closed pipe (`| head`) is not an error worth a panic or a message.
     match std::io::stdout().lock().write_all(text.as_bytes()) {
@@ -117,6 +134,11 @@ pub fn run(args: PlanArgs, catalog: &Catalog) -> CmdResult {
         _ => {}
     }
     Ok(())
+}
+
+/// `--node-limit`: 0 means none.
+fn node_limit(nodes: u64) -> Option<u64> {
+    (nodes > 0).then_some(nodes)
 }
 
 fn time_limit(seconds: Option<f64>) -> Result<Option<std::time::Duration>, String> {
@@ -181,7 +203,9 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
         minimums: args.minimums.clone(),
         options: SolveOptions {
             formulation: args.formulation,
+            backend: args.backend,
             time_limit: time_limit(args.time_limit)?,
+            node_limit: node_limit(args.node_limit),
         },
         verify,
         simulate_baselines: None,

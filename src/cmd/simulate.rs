@@ -628,7 +628,10 @@ pub fn print_summary(s: &Summary) {
     ]);
     for t in &s.types {
         types.row([
-            t.instance.clone(),
+            match t.role {
+                sim::ReplicaRole::Colocated => t.instance.clone(),
+                role => format!("{} ({})", t.instance, role.name()),
+            },
             t.replicas.to_string(),
             format!("{:.1}%", 100.0 * t.busy_fraction),
             format!("{:.1}%", 100.0 * t.mean_kv_use),

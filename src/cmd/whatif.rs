@@ -252,7 +252,7 @@ pub fn run(args: WhatIfArgs, catalog: &Catalog) -> CmdResult {
             slice_factor: args.slice_factor,
             options: SolveOptions {
                 formulation: Formulation::Compact,
-                time_limit: None,
+                ..SolveOptions::default()
             },
             ..PlanSettings::default()
         },

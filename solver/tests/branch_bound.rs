@@ -1,0 +1,155 @@
+//! medley's branch and bound beyond agreement with other solvers (see `properties.rs`): its node
+//! limit reports an honest bound instead of claiming optimality, its plans are byte-identical from
+//! run to run, and the wall-clock solve time lives outside the plan.
+
+use std::path::Path;
+
+use solver::{
+    Backend, Formulation, GpuType, MelangeConfig, PlanError, PlanProblem, SolveOptions,
+    WorkloadClass, solve, solve_timed,
+};
+
+/// Mélange's public example at slice factor 8 (optimum 2 × A10G + 1 × A100 = $5.69/h).
+fn example() -> PlanProblem {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/melange_example.json");
+    let mut problem = MelangeConfig::from_path(&path)
+        .unwrap()
+        .to_problem()
+        .unwrap();
+    problem.slice_factor = 8;
+    problem
+}
+
+/// A dozen types and buckets with capacities that fall with the bucket and rise with the price,
+/// so that no type wins everywhere and the search has to branch.
+fn mixed(rate: f64) -> PlanProblem {
+    let types = 6;
+    let buckets = 12;
+    let gpu_types = (0..types)
+        .map(|t| GpuType::new(format!("g{t}"), 0.7 + 0.9 * t as f64 + 0.13 * (t * t) as f64))
+        .collect();
+    let capacity = (0..types)
+        .map(|t| {
+            (0..buckets)
+                .map(|b| {
+                    let speed = 1.0 + 1.7 * t as f64;
+                    let size = 1.0 + b as f64 * (0.8 + 0.05 * ((t + b) % 3) as f64);
+                    10.0 * speed / size
+                })
+                .collect()
+        })
+        .collect();
+    let weights: Vec<f64> = (0..buckets).map(|b| 1.0 + ((b * 7) % 5) as f64).collect();
+    let total: f64 = weights.iter().sum();
+    PlanProblem {
+        gpu_types,
+        classes: vec![WorkloadClass {
+            name: "mixed".into(),
+            request_rate: rate,
+            bucket_labels: (0..buckets).map(|b| format!("b{b}")).collect(),
+            bucket_fractions: weights.iter().map(|w| w / total).collect(),
+            capacity,
+        }],
+        slice_factor: 4,
+        headroom: 0.0,
+    }
+}
+
+#[test]
+fn node_limit_reports_a_bound_below_the_optimum_and_says_so() {
+    let problem = mixed(60.0);
+    let proven = solve(&problem, &SolveOptions::default()).unwrap();
+    assert!(proven.proven_optimal);
+    assert_eq!(proven.cost_lower_bound, proven.hourly_cost);
+    assert_eq!(proven.optimality_gap(), 0.0);
+    let nodes = proven.search_nodes.unwrap();
+    assert!(nodes > 1, "the instance should need branching, took {nodes} node(s)");
+
+    let stopped = solve(
+        &problem,
+        &SolveOptions {
+            node_limit: Some(1),
+            ..SolveOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(stopped.search_nodes, Some(1));
+    // The search is deterministic and needed more than the root to prove the optimum, so the
+    // root alone must not claim it; its bound and plan bracket the optimum.
+    assert!(!stopped.proven_optimal);
+    assert!(stopped.cost_lower_bound <= proven.hourly_cost + 1e-9);
+    assert!(stopped.hourly_cost >= proven.hourly_cost - 1e-9);
+    assert!(stopped.optimality_gap() > 0.0);
+    assert!(stopped.to_string().contains("NOT PROVEN OPTIMAL"));
+    assert!(!proven.to_string().contains("NOT PROVEN"));
+}
+
+#[test]
+fn a_root_only_search_of_the_example_is_not_called_optimal() {
+    // The root relaxation puts every bucket on the A100 (1.125 instances, $4.13/h), far below the
+    // $5.69 optimum, so one node cannot prove anything.
+    let stopped = solve(
+        &example(),
+        &SolveOptions {
+            node_limit: Some(1),
+            ..SolveOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(!stopped.proven_optimal);
+    assert!(stopped.cost_lower_bound < 5.69 - 1e-6);
+    assert!(stopped.hourly_cost >= 5.69 - 1e-9);
+}
+
+#[test]
+fn plans_serialise_identically_and_time_stays_outside() {
+    let problem = mixed(45.0);
+    let first = serde_json::to_string(&solve(&problem, &SolveOptions::default()).unwrap()).unwrap();
+    let second = serde_json::to_string(&solve(&problem, &SolveOptions::default()).unwrap()).unwrap();
+    assert_eq!(first, second);
+    assert!(!first.contains("solve_seconds"), "{first}");
+
+    let timed = solve_timed(&problem, &SolveOptions::default()).unwrap();
+    assert_eq!(serde_json::to_string(&timed.plan).unwrap(), first);
+    let value = serde_json::to_value(&timed).unwrap();
+    assert!(value["solve_seconds"].as_f64().unwrap() >= 0.0);
+    // The timed form is the plan's fields plus the time, so `medley plan --json` keeps its shape.
+    assert_eq!(value["hourly_cost"], serde_json::to_value(&timed.plan).unwrap()["hourly_cost"]);
+    assert!(timed.to_string().contains("solved in"));
+}
+
+#[test]
+fn branch_and_bound_refuses_melanges_program() {
+    let err = solve(
+        &example(),
+        &SolveOptions {
+            formulation: Formulation::Melange,
+            backend: Backend::BranchAndBound,
+            ..SolveOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, PlanError::InvalidInput { .. }), "{err}");
+    assert!(err.to_string().contains("microlp"), "{err}");
+    // `auto` picks microlp for it.
+    let plan = solve(
+        &example(),
+        &SolveOptions {
+            formulation: Formulation::Melange,
+            ..SolveOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(plan.backend, Backend::Microlp);
+    assert!((plan.hourly_cost - 5.69).abs() < 1e-9);
+}
+
+#[test]
+fn backend_names_parse_and_print() {
+    for backend in [Backend::Auto, Backend::BranchAndBound, Backend::Microlp] {
+        assert_eq!(backend.to_string().parse::<Backend>().unwrap(), backend);
+    }
+    assert_eq!("bnb".parse::<Backend>().unwrap(), Backend::BranchAndBound);
+    let err = "cplex".parse::<Backend>().unwrap_err().to_string();
+    assert!(err.contains("cplex") && err.contains("microlp"), "{err}");
+}
