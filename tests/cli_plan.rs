@@ -276,3 +276,46 @@ fn bad_plan_input_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn every_backend_agrees_and_a_node_limit_is_reported_honestly() {
+    let example = example();
+    for backend in ["auto", "branch-and-bound", "microlp"] {
+        let plan = plan_json(&["--slice-factor", "8", "--backend", backend]);
+        assert_eq!(plan["proven_optimal"], true, "{backend}");
+        assert_close(num(&plan["hourly_cost"], "cost"), 5.69, 1e-9, backend);
+        assert_close(num(&plan["cost_lower_bound"], "bound"), 5.69, 1e-9, backend);
+        assert!(num(&plan["solve_seconds"], "solve_seconds") >= 0.0);
+        assert_plan_is_feasible_and_priced(&plan, &example);
+    }
+    // One node cannot prove the optimum (its relaxation puts everything on the A100 for
+    // $4.13/h): the plan says so, with a bound below the optimum.
+    let plan = plan_json(&["--slice-factor", "8", "--node-limit", "1"]);
+    assert_eq!(plan["proven_optimal"], false);
+    assert_eq!(count(&plan["search_nodes"], "nodes"), 1);
+    let bound = num(&plan["cost_lower_bound"], "bound");
+    assert!(bound < 5.69 - 1e-6, "{bound}");
+    assert!(num(&plan["hourly_cost"], "cost") >= 5.69 - 1e-9);
+    assert_plan_is_feasible_and_priced(&plan, &example);
+    let text = succeeds([
+        "plan",
+        "--melange-json",
+        fixture("melange_example.json").to_str().unwrap(),
+        "--slice-factor",
+        "8",
+        "--node-limit",
+        "1",
+    ]);
+    assert!(text.contains("NOT PROVEN OPTIMAL"), "{text}");
+
+    let err = fails([
+        "plan",
+        "--melange-json",
+        fixture("melange_example.json").to_str().unwrap(),
+        "--formulation",
+        "melange",
+        "--backend",
+        "branch-and-bound",
+    ]);
+    assert!(err.contains("microlp"), "{err}");
+}

@@ -29,7 +29,14 @@ const LIGHT: [&str; 16] = [
 ];
 
 fn validate(cluster: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["validate", "--cluster", cluster, "--no-cache", "--quiet", "--json"];
+    let mut args = vec![
+        "validate",
+        "--cluster",
+        cluster,
+        "--no-cache",
+        "--quiet",
+        "--json",
+    ];
     args.extend_from_slice(&LIGHT);
     args.extend_from_slice(extra);
     succeeds_json(args)
@@ -53,7 +60,11 @@ fn assert_consistent(validation: &Value) {
     let completed = count(&validation["completed"], "completed");
     let rejected = count(&validation["rejected"], "rejected");
     assert!(arrived > 0);
-    assert_eq!(completed + rejected, arrived, "no horizon: every request ends");
+    assert_eq!(
+        completed + rejected,
+        arrived,
+        "no horizon: every request ends"
+    );
     let attainment = num(&validation["attainment"], "attainment");
     assert!((0.0..=1.0).contains(&attainment), "{attainment}");
     let by_type: u64 = validation["types"]
@@ -62,7 +73,10 @@ fn assert_consistent(validation: &Value) {
         .iter()
         .map(|group| count(&group["completed"], "type completed"))
         .sum();
-    assert_eq!(by_type, completed, "every completed request ran on some type");
+    assert_eq!(
+        by_type, completed,
+        "every completed request ran on some type"
+    );
     let by_bucket: u64 = validation["buckets"]
         .as_array()
         .unwrap()
@@ -131,7 +145,12 @@ fn melange_router_on_a_profiled_mixed_fleet() {
     // The SLO asked for is the one checked.
     let checks = validation["overall"]["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 1);
-    assert_close(num(&checks[0]["target_s"], "target"), 0.120, 1e-12, "target");
+    assert_close(
+        num(&checks[0]["target_s"], "target"),
+        0.120,
+        1e-12,
+        "target",
+    );
 }
 
 #[test]
@@ -194,5 +213,8 @@ fn bad_input_gets_a_clear_error() {
     let mut args = vec!["validate", "--cluster", "A10G:1", "--router", "fastest"];
     args.extend_from_slice(&LIGHT);
     let err = fails(args);
-    assert!(err.contains("fastest") && err.contains("round-robin"), "{err}");
+    assert!(
+        err.contains("fastest") && err.contains("round-robin"),
+        "{err}"
+    );
 }

@@ -1,12 +1,13 @@
 //! Solve time of the GPU-mix programs on seeded synthetic instances.
 //!
 //! Compact program, 60 buckets (10 input × 6 output) × 12 GPU types, slice factor 8: medley's
-//! branch and bound at 10, 100, 300 and 1,000 req/s (with the default node limit, which the
-//! hardest of these can reach: it then returns its best plan marked unproven, see
-//! `Plan::proven_optimal`), and the same program on good_lp + microlp at 10 and 100 req/s (at
-//! 1,000 it fails with "Singular matrix" or runs out of memory). Mélange's program (microlp only):
-//! 60 buckets × 4 types, slice factor 8, the size Mélange reports 0.14–1.14 s for, next to the
-//! compact program on the same instance.
+//! branch and bound at 10, 100, 300 and 1,000 req/s, and the same program on good_lp + microlp at
+//! 10 and 100 req/s (at 1,000 it fails with "Singular matrix" or runs out of memory). The
+//! 1,000 req/s instance of this seed is one the branch and bound does not close: its LP bound
+//! ignores that slices come whole, so it stops at the default node limit and returns its best plan
+//! marked unproven, with its bound (`Plan::proven_optimal`, `Plan::cost_lower_bound`); other seeds
+//! at that rate are proven. Mélange's program (microlp only): 60 buckets × 4 types, slice factor 8,
+//! the size Mélange reports 0.14–1.14 s for, next to the compact program on the same instance.
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crate::baseline::instances_for_load;
 use crate::error::PlanError;
 use crate::ilp::{CoreSolution, Demand, can_serve, greedy};
-use crate::lp::{DualSimplex, LpStatus, TruePricing};
+use crate::lp::{BasisSnapshot, DualSimplex, LpStatus, TruePricing};
 use crate::problem::GpuType;
 
 /// Values this close to an integer count as integral (below the planner's 1e-9 ceiling slack).
@@ -160,12 +160,14 @@ impl Changes {
     }
 }
 
-/// An open node: its parent's bound and its bound changes.
+/// An open node: its parent's bound, its bound changes, and (for nodes left on the heap) the
+/// basis its parent ended with, which is a much closer start than wherever the search is then.
 #[derive(Debug, Clone)]
 struct Node {
     bound: f64,
     sequence: u64,
     changes: Rc<Changes>,
+    warm_start: Option<Rc<BasisSnapshot>>,
 }
 
 impl PartialEq for Node {
@@ -326,9 +328,13 @@ impl<'m, 'a> Search<'m, 'a> {
         let count_upper = (0..types.len())
             .map(|gpu| most_useful_count(model, gpu))
             .collect();
+        let mut lp = fresh_lp(model);
+        if model.scenarios == 1 {
+            lp.crash(&crash_basis(model, &lp));
+        }
         let mut search = Self {
             model,
-            lp: fresh_lp(model),
+            lp,
             count_lower,
             count_upper,
             incumbent: None,
@@ -469,6 +475,7 @@ impl<'m, 'a> Search<'m, 'a> {
                 parent: None,
                 own: Vec::new(),
             }),
+            warm_start: None,
         });
         loop {
             let node = match current.take() {
@@ -543,6 +550,10 @@ impl<'m, 'a> Search<'m, 'a> {
     ) -> Result<Option<Node>, PlanError> {
         if !self.apply(&node.changes) {
             return Ok(None);
+        }
+        if let Some(snapshot) = &node.warm_start {
+            // A failed restore keeps the current basis, which is as valid a start.
+            self.lp.restore(snapshot);
         }
         let status = self.solve_lp()?;
         if status == LpStatus::Infeasible {
@@ -638,6 +649,7 @@ impl<'m, 'a> Search<'m, 'a> {
                 parent: Some(Rc::clone(&changes)),
                 own: vec![second],
             }),
+            warm_start: Some(Rc::new(self.lp.snapshot())),
         });
         self.sequence += 1;
         Ok(Some(Node {
@@ -647,6 +659,7 @@ impl<'m, 'a> Search<'m, 'a> {
                 parent: Some(changes),
                 own: vec![first],
             }),
+            warm_start: None,
         }))
     }
 
@@ -797,6 +810,29 @@ fn most_useful_count(model: &Model<'_>, gpu: usize) -> f64 {
     bound
 }
 
+/// A dual feasible starting basis for one scenario: every bucket's cover row holds its slices on
+/// the type where they cost least (at the LP's working costs), every load row holds that type's
+/// count. With counts priced at `c_t` in every load row, no other slice placement is cheaper, so
+/// every non-basic reduced cost is non-negative; without caps this basis is already optimal.
+fn crash_basis(model: &Model<'_>, lp: &DualSimplex) -> Vec<usize> {
+    let mut basic = Vec::with_capacity(model.items.len() + model.type_count());
+    for item in &model.items {
+        let cheapest = item
+            .slots
+            .iter()
+            .min_by(|a, b| {
+                let cost = |slot: &(usize, f64, usize)| {
+                    model.types[slot.0].hourly_cost * slot.1 + lp.working_cost(slot.2)
+                };
+                cost(a).total_cmp(&cost(b))
+            })
+            .map_or(0, |slot| slot.2);
+        basic.push(cheapest);
+    }
+    basic.extend(0..model.type_count());
+    basic
+}
+
 /// The relaxation of the model with every structural bound at zero (callers set them).
 fn fresh_lp(model: &Model<'_>) -> DualSimplex {
     let type_count = model.type_count();
@@ -835,7 +871,7 @@ fn fresh_lp(model: &Model<'_>) -> DualSimplex {
             slack_upper.push(most_useful_count(model, gpu));
         }
     }
-    let lp = DualSimplex::new(
+    DualSimplex::new(
         rows,
         &columns,
         &cost,
@@ -844,8 +880,7 @@ fn fresh_lp(model: &Model<'_>) -> DualSimplex {
         &rhs,
         &vec![0.0; rows],
         &slack_upper,
-    );
-    lp
+    )
 }
 
 /// Rounds LP slice values to whole slices per bucket: floors, then the largest remainders.
@@ -930,9 +965,8 @@ fn fit(model: &Model<'_>, targets: &[u32], slices: &mut [u32]) -> bool {
     let spare = |loads: &[Vec<f64>], scenario: usize, gpu: usize| {
         f64::from(targets[gpu]) - loads[scenario][gpu] + MOVE_TOLERANCE
     };
-    // Each move strictly lowers an overload or the number of overloaded types, so a generous
-    // budget only guards against rounding loops.
-    let budget = 4 * slices.len() * usize::try_from(model.slice_factor).unwrap_or(1) + 16;
+    // Each step moves one or two slices; a plan needs at most about one move per slice.
+    let budget = model.items.len() * usize::try_from(model.slice_factor).unwrap_or(1) + 16;
     for _ in 0..budget {
         // The most overloaded (scenario, type).
         let mut worst: Option<(usize, usize, f64)> = None;
@@ -949,33 +983,39 @@ fn fit(model: &Model<'_>, targets: &[u32], slices: &mut [u32]) -> bool {
         let Some((scenario, gpu, _)) = worst else {
             return true;
         };
-        // Direct move: a slice on `gpu` into another type's spare room; the largest freed load.
-        let mut best: Option<(usize, usize, f64)> = None;
-        // Chain: a slice to `via` (overfilling it), and another slice from `via` onwards.
-        let mut chain: Option<(usize, usize, usize, usize, f64)> = None;
-        for item in model.items.iter().filter(|item| item.scenario == scenario) {
-            let Some(&(_, freed, from)) = item.slots.iter().find(|slot| slot.0 == gpu) else {
-                continue;
-            };
-            if slices[from - type_count] == 0 {
-                continue;
-            }
+        // Slices on the overloaded type: `(item, freed load, variable)`.
+        let sources: Vec<(&Item, f64, usize)> = model
+            .items
+            .iter()
+            .filter(|item| item.scenario == scenario)
+            .filter_map(|item| {
+                let &(_, freed, from) = item.slots.iter().find(|slot| slot.0 == gpu)?;
+                (slices[from - type_count] > 0).then_some((item, freed, from))
+            })
+            .collect();
+        // Direct move into another type's spare room, freeing the most load.
+        let mut moves: Vec<(usize, usize)> = Vec::new();
+        let mut most_freed = 0.0;
+        for &(item, freed, from) in &sources {
             for &(other, added, to) in &item.slots {
-                if other == gpu {
-                    continue;
+                if other != gpu && added <= spare(&loads, scenario, other) && freed > most_freed {
+                    most_freed = freed;
+                    moves = vec![(from, to)];
                 }
-                let room = spare(&loads, scenario, other);
-                if added <= room {
-                    if best.is_none_or(|(_, _, most)| freed > most) {
-                        best = Some((from, to, freed));
+            }
+        }
+        // Otherwise a chain: the slice goes to `via`, which passes one of its own slices on to a
+        // third type with room.
+        if moves.is_empty() {
+            'search: for &(item, _, from) in &sources {
+                for &(via, added, to) in &item.slots {
+                    if via == gpu {
+                        continue;
                     }
-                } else if best.is_none() && chain.is_none() {
-                    // Make room on `other` by moving one of its slices to a third type.
-                    let needed = added - room;
-                    'onward: for next in model.items.iter().filter(|next| next.scenario == scenario)
-                    {
+                    let needed = added - spare(&loads, scenario, via);
+                    for next in model.items.iter().filter(|next| next.scenario == scenario) {
                         let Some(&(_, released, onward_from)) =
-                            next.slots.iter().find(|slot| slot.0 == other)
+                            next.slots.iter().find(|slot| slot.0 == via)
                         else {
                             continue;
                         };
@@ -986,25 +1026,21 @@ fn fit(model: &Model<'_>, targets: &[u32], slices: &mut [u32]) -> bool {
                             continue;
                         }
                         for &(third, taken, onward_to) in &next.slots {
-                            if third == other || third == gpu {
-                                continue;
-                            }
-                            if taken <= spare(&loads, scenario, third) {
-                                chain = Some((from, to, onward_from, onward_to, freed));
-                                break 'onward;
+                            if third != via
+                                && third != gpu
+                                && taken <= spare(&loads, scenario, third)
+                            {
+                                moves = vec![(onward_from, onward_to), (from, to)];
+                                break 'search;
                             }
                         }
                     }
                 }
             }
         }
-        let moves: Vec<(usize, usize)> = match (best, chain) {
-            (Some((from, to, _)), _) => vec![(from, to)],
-            (None, Some((from, to, onward_from, onward_to, _))) => {
-                vec![(onward_from, onward_to), (from, to)]
-            }
-            (None, None) => return false,
-        };
+        if moves.is_empty() {
+            return false;
+        }
         for (from, to) in moves {
             slices[from - type_count] -= 1;
             slices[to - type_count] += 1;

@@ -52,6 +52,14 @@ pub(crate) enum LpStatus {
     Singular,
 }
 
+/// A basis, compactly: the basic variable of each row and which non-basic variables sit at their
+/// upper bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BasisSnapshot {
+    basis: Vec<u32>,
+    at_upper: Vec<u64>,
+}
+
 /// The current basis priced with the true costs.
 #[derive(Debug, Clone)]
 pub(crate) struct TruePricing {
@@ -81,6 +89,8 @@ pub(crate) struct DualSimplex {
     state: Vec<State>,
     /// `rows × rows`, row-major; row `p` belongs to basis position `p`.
     inverse: Vec<f64>,
+    /// Squared norm of each row of the inverse: the dual steepest-edge weights.
+    row_norms: Vec<f64>,
     value: Vec<f64>,
     reduced: Vec<f64>,
     pivots_since_refactor: usize,
@@ -160,6 +170,7 @@ impl DualSimplex {
             basis,
             state,
             inverse,
+            row_norms: vec![1.0; rows],
             value: vec![0.0; total],
             reduced: vec![0.0; total],
             pivots_since_refactor: 0,
@@ -169,6 +180,107 @@ impl DualSimplex {
         };
         lp.compute_duals();
         lp
+    }
+
+    /// Starts from `basic` (one variable per row, in row order) instead of the slack basis; keeps
+    /// the slack basis and returns `false` if those columns are singular.
+    pub(crate) fn crash(&mut self, basic: &[usize]) -> bool {
+        if basic.len() != self.rows {
+            return false;
+        }
+        let previous_basis = std::mem::replace(&mut self.basis, basic.to_vec());
+        let previous_state = self.state.clone();
+        for state in &mut self.state {
+            *state = State::AtLower;
+        }
+        for (position, &variable) in basic.iter().enumerate() {
+            self.state[variable] = State::Basic(position);
+        }
+        match self.try_invert() {
+            Ok(inverse) => {
+                self.inverse = inverse;
+                self.refresh_row_norms();
+                self.pivots_since_refactor = 0;
+                self.compute_duals();
+                true
+            }
+            Err(_) => {
+                self.basis = previous_basis;
+                self.state = previous_state;
+                false
+            }
+        }
+    }
+
+    /// The current basis, to return to later with [`DualSimplex::restore`].
+    pub(crate) fn snapshot(&self) -> BasisSnapshot {
+        let mut at_upper = vec![0_u64; self.state.len().div_ceil(64)];
+        for (variable, state) in self.state.iter().enumerate() {
+            if *state == State::AtUpper {
+                at_upper[variable / 64] |= 1 << (variable % 64);
+            }
+        }
+        BasisSnapshot {
+            basis: self
+                .basis
+                .iter()
+                .map(|&variable| u32::try_from(variable).unwrap_or(u32::MAX))
+                .collect(),
+            at_upper,
+        }
+    }
+
+    /// Returns to a basis taken by [`DualSimplex::snapshot`] (a solve then re-optimises from it
+    /// under the current bounds); keeps the current basis and returns `false` if it is singular.
+    pub(crate) fn restore(&mut self, snapshot: &BasisSnapshot) -> bool {
+        let basis: Vec<usize> = snapshot
+            .basis
+            .iter()
+            .map(|&variable| variable as usize)
+            .collect();
+        if basis.len() != self.rows || basis.iter().any(|&variable| variable >= self.state.len()) {
+            return false;
+        }
+        let previous = (self.basis.clone(), self.state.clone());
+        self.basis = basis;
+        for (variable, state) in self.state.iter_mut().enumerate() {
+            *state = if snapshot.at_upper[variable / 64] & (1 << (variable % 64)) != 0 {
+                State::AtUpper
+            } else {
+                State::AtLower
+            };
+        }
+        for (position, &variable) in self.basis.iter().enumerate() {
+            self.state[variable] = State::Basic(position);
+        }
+        match self.try_invert() {
+            Ok(inverse) => {
+                self.inverse = inverse;
+                self.refresh_row_norms();
+                self.pivots_since_refactor = 0;
+                true
+            }
+            Err(_) => {
+                (self.basis, self.state) = previous;
+                false
+            }
+        }
+    }
+
+    /// Squared norms of the inverse's rows, from scratch.
+    fn refresh_row_norms(&mut self) {
+        let m = self.rows;
+        for position in 0..m {
+            self.row_norms[position] = self.inverse[position * m..(position + 1) * m]
+                .iter()
+                .map(|entry| entry * entry)
+                .sum();
+        }
+    }
+
+    /// The cost the simplex optimises for structural `variable` (the true one plus perturbation).
+    pub(crate) fn working_cost(&self, variable: usize) -> f64 {
+        self.cost[variable]
     }
 
     /// Structural variables.
@@ -315,6 +427,7 @@ impl DualSimplex {
             match self.try_invert() {
                 Ok(inverse) => {
                     self.inverse = inverse;
+                    self.refresh_row_norms();
                     self.pivots_since_refactor = 0;
                     return true;
                 }
@@ -416,23 +529,31 @@ impl DualSimplex {
             if iterations >= max_iterations {
                 return LpStatus::Stalled;
             }
-            // Leaving row: the basic variable farthest outside its bounds.
+            // Leaving row by dual steepest edge: the largest infeasibility² per squared norm of
+            // its row of the inverse (far fewer pivots than the largest infeasibility alone).
             let mut leaving = None;
-            let mut worst = PRIMAL_TOLERANCE;
-            for position in 0..self.rows {
+            let mut best_score = 0.0;
+            let mut worst = 0.0;
+            for (position, &variable) in self.basis.iter().enumerate() {
                 if ignored[position] {
                     continue;
                 }
-                let variable = self.basis[position];
                 let value = self.value[variable];
                 let below = self.lower[variable] - value;
                 let above = value - self.upper[variable];
-                if below > worst {
-                    worst = below;
-                    leaving = Some((position, true));
-                } else if above > worst {
-                    worst = above;
-                    leaving = Some((position, false));
+                let (violation, to_lower) = if below > above {
+                    (below, true)
+                } else {
+                    (above, false)
+                };
+                if violation <= PRIMAL_TOLERANCE {
+                    continue;
+                }
+                let score = violation * violation / self.row_norms[position].max(1e-12);
+                if score > best_score {
+                    best_score = score;
+                    worst = violation;
+                    leaving = Some((position, to_lower));
                 }
             }
             let Some((position, to_lower)) = leaving else {
@@ -618,11 +739,14 @@ impl DualSimplex {
         };
         self.state[entering] = State::Basic(position);
         self.basis[position] = entering;
-        // Inverse update: eliminate the entering column.
+        // Inverse update: eliminate the entering column, refreshing the row norms on the way.
         let scale = 1.0 / pivot;
+        let mut pivot_norm = 0.0;
         for k in 0..m {
             self.inverse[position * m + k] *= scale;
+            pivot_norm += self.inverse[position * m + k] * self.inverse[position * m + k];
         }
+        self.row_norms[position] = pivot_norm;
         for row in 0..m {
             if row == position {
                 continue;
@@ -631,9 +755,13 @@ impl DualSimplex {
             if factor == 0.0 {
                 continue;
             }
+            let mut norm = 0.0;
             for k in 0..m {
-                self.inverse[row * m + k] -= factor * self.inverse[position * m + k];
+                let entry = self.inverse[row * m + k] - factor * self.inverse[position * m + k];
+                self.inverse[row * m + k] = entry;
+                norm += entry * entry;
             }
+            self.row_norms[row] = norm;
         }
         self.pivots_since_refactor += 1;
         if self.pivots_since_refactor >= REFACTOR_INTERVAL {

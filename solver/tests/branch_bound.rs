@@ -26,7 +26,12 @@ fn mixed(rate: f64) -> PlanProblem {
     let types = 6;
     let buckets = 12;
     let gpu_types = (0..types)
-        .map(|t| GpuType::new(format!("g{t}"), 0.7 + 0.9 * t as f64 + 0.13 * (t * t) as f64))
+        .map(|t| {
+            GpuType::new(
+                format!("g{t}"),
+                0.7 + 0.9 * t as f64 + 0.13 * (t * t) as f64,
+            )
+        })
         .collect();
     let capacity = (0..types)
         .map(|t| {
@@ -63,7 +68,10 @@ fn node_limit_reports_a_bound_below_the_optimum_and_says_so() {
     assert_eq!(proven.cost_lower_bound, proven.hourly_cost);
     assert_eq!(proven.optimality_gap(), 0.0);
     let nodes = proven.search_nodes.unwrap();
-    assert!(nodes > 1, "the instance should need branching, took {nodes} node(s)");
+    assert!(
+        nodes > 1,
+        "the instance should need branching, took {nodes} node(s)"
+    );
 
     let stopped = solve(
         &problem,
@@ -105,7 +113,8 @@ fn a_root_only_search_of_the_example_is_not_called_optimal() {
 fn plans_serialise_identically_and_time_stays_outside() {
     let problem = mixed(45.0);
     let first = serde_json::to_string(&solve(&problem, &SolveOptions::default()).unwrap()).unwrap();
-    let second = serde_json::to_string(&solve(&problem, &SolveOptions::default()).unwrap()).unwrap();
+    let second =
+        serde_json::to_string(&solve(&problem, &SolveOptions::default()).unwrap()).unwrap();
     assert_eq!(first, second);
     assert!(!first.contains("solve_seconds"), "{first}");
 
@@ -114,7 +123,10 @@ fn plans_serialise_identically_and_time_stays_outside() {
     let value = serde_json::to_value(&timed).unwrap();
     assert!(value["solve_seconds"].as_f64().unwrap() >= 0.0);
     // The timed form is the plan's fields plus the time, so `medley plan --json` keeps its shape.
-    assert_eq!(value["hourly_cost"], serde_json::to_value(&timed.plan).unwrap()["hourly_cost"]);
+    assert_eq!(
+        value["hourly_cost"],
+        serde_json::to_value(&timed.plan).unwrap()["hourly_cost"]
+    );
     assert!(timed.to_string().contains("solved in"));
 }
 

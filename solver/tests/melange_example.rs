@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use solver::{
-    Backend, BaselineOutcome, Formulation, MelangeConfig, MelangeOutput, MelangeOverrides, SolveOptions,
-    plan_melange_file, solve,
+    Backend, BaselineOutcome, Formulation, MelangeConfig, MelangeOutput, MelangeOverrides,
+    SolveOptions, plan_melange_file, solve,
 };
 
 fn fixture() -> PathBuf {
@@ -52,7 +52,10 @@ fn check_with(
     };
     let plan = plan_melange_file(&fixture(), &overrides, &options).unwrap();
     assert_eq!(plan.backend, backend, "k={slice_factor} {formulation}");
-    assert!(plan.proven_optimal, "k={slice_factor} {formulation} {backend}");
+    assert!(
+        plan.proven_optimal,
+        "k={slice_factor} {formulation} {backend}"
+    );
     assert_eq!(
         plan.instances_of("A10G"),
         a10g,

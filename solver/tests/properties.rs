@@ -23,7 +23,10 @@ fn solve_three_ways(problem: &PlanProblem) -> [Result<Plan, PlanError>; 3] {
         ..SolveOptions::default()
     };
     [
-        solve(problem, &with(Formulation::Compact, Backend::BranchAndBound)),
+        solve(
+            problem,
+            &with(Formulation::Compact, Backend::BranchAndBound),
+        ),
         solve(problem, &with(Formulation::Compact, Backend::Microlp)),
         solve(problem, &with(Formulation::Melange, Backend::Microlp)),
     ]
@@ -71,7 +74,10 @@ fn limited_problem() -> impl Strategy<Value = PlanProblem> {
     small_problem().prop_flat_map(|problem| {
         let types = problem.gpu_types.len();
         let limits = prop::collection::vec(
-            (0u32..=2, prop_oneof![1 => Just(None), 2 => (0u32..=6).prop_map(Some)]),
+            (
+                0u32..=2,
+                prop_oneof![1 => Just(None), 2 => (0u32..=6).prop_map(Some)],
+            ),
             types,
         );
         (Just(problem), limits).prop_map(|(mut problem, limits)| {
@@ -214,7 +220,11 @@ fn brute_force_cost(problem: &PlanProblem) -> Option<f64> {
 }
 
 /// Names of [`solve_three_ways`]'s solvers, for messages.
-const SOLVER_NAMES: [&str; 3] = ["branch-and-bound", "compact on microlp", "melange on microlp"];
+const SOLVER_NAMES: [&str; 3] = [
+    "branch-and-bound",
+    "compact on microlp",
+    "melange on microlp",
+];
 
 fn relative_gap(a: f64, b: f64) -> f64 {
     (a - b).abs() / a.abs().max(b.abs()).max(1e-12)

@@ -109,10 +109,7 @@ pub fn run(mut args: ValidateArgs, catalog: &Catalog) -> CmdResult {
     let (capacity, capacity_source): (Option<CapacityTable>, Option<String>) =
         match (router == sim::RouterKind::Melange, &args.capacity) {
             (false, _) => (None, None),
-            (true, Some(path)) => (
-                Some(read_capacity(path)?),
-                Some(path.display().to_string()),
-            ),
+            (true, Some(path)) => (Some(read_capacity(path)?), Some(path.display().to_string())),
             (true, None) => {
                 // Profile exactly the fleet's instance types, with the workload's lengths.
                 args.profile.gpus = entries
@@ -187,9 +184,7 @@ fn verdict_text(verdict: &SloVerdict) -> String {
         .checks
         .iter()
         .map(|check| {
-            let value = check
-                .value_s
-                .map_or_else(|| "-".to_string(), milliseconds);
+            let value = check.value_s.map_or_else(|| "-".to_string(), milliseconds);
             format!(
                 "{} {} {value}/{} ms",
                 check.stat,
