@@ -252,6 +252,26 @@ pub struct ResultRow {
     pub first_plan_allocation: Option<String>,
 }
 
+impl ResultRow {
+    /// The prices as shown in tables: the book, with any what-if prices in parentheses.
+    pub fn prices_label(&self) -> String {
+        if self.price_overrides.is_empty() {
+            self.price_book.clone()
+        } else {
+            format!("{} ({})", self.price_book, self.price_overrides)
+        }
+    }
+
+    /// The fleet as shown in tables: `mixed`, `given`, or `single <GPU>`.
+    pub fn fleet_label(&self) -> String {
+        if self.fleet_type.is_empty() {
+            self.fleet.clone()
+        } else {
+            format!("{} {}", self.fleet, self.fleet_type)
+        }
+    }
+}
+
 /// A finished grid point as stored on disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointResult {
@@ -286,6 +306,15 @@ impl LatencyPercentiles {
             ttft_s: validation.ttft_percentiles_s.clone(),
             tpot_s: validation.tpot_percentiles_s.clone(),
         }
+    }
+}
+
+impl PointResult {
+    /// The point's notes, each prefixed with `point <index>: `.
+    pub fn labelled_notes(&self) -> impl Iterator<Item = String> + '_ {
+        self.notes
+            .iter()
+            .map(|note| format!("point {}: {note}", self.point.index))
     }
 }
 
@@ -688,6 +717,8 @@ fn run_point(
     let catalog = catalog_for(base_catalog, point)?;
     let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
     let mut profile_table = Vec::new();
+    // The point's profiles, restricted to its types and priced under its catalog, once.
+    let mut point_profiles = None;
     if config.plan.is_some() || config.efficiency.is_some() {
         let (set, stats) = profiles
             .get(&profile_key(&slo, point.seed))
@@ -703,6 +734,7 @@ fn run_point(
             price_overrides: &price_overrides,
         };
         profile_table = profile_rows(&context, &set, stats);
+        point_profiles = Some(set);
     }
     if config.efficiency.is_some() {
         return Ok(PointResult {
@@ -727,10 +759,7 @@ fn run_point(
     let mut latency = Vec::new();
     let mut notes = Vec::new();
     if let Some(plan_config) = &config.plan {
-        let (set, _) = profiles
-            .get(&profile_key(&slo, point.seed))
-            .ok_or("profiles missing for this point's SLO")?;
-        let set = profiles_for_point(set, point, &catalog)?;
+        let set = point_profiles.ok_or("profiles missing for this point's SLO")?;
         let sim_config = SimConfig {
             engine: config.engine.clone(),
             router: sim::RouterKind::parse(&plan_config.router).ok_or("bad router")?,
@@ -960,10 +989,9 @@ pub fn write_tables_of(points: &[PointResult], out: &Path) -> Result<usize, Stri
         crate::tables::write_profiles(&profile_rows, out).map_err(|err| err.to_string())?;
     }
     let mut notes = String::new();
-    for point in &points {
-        for note in &point.notes {
-            notes.push_str(&format!("point {}: {note}\n", point.point.index));
-        }
+    for note in points.iter().flat_map(PointResult::labelled_notes) {
+        notes.push_str(&note);
+        notes.push('\n');
     }
     let path = out.join("notes.txt");
     std::fs::write(&path, notes).map_err(|err| format!("{}: {err}", path.display()))?;

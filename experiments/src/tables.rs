@@ -233,18 +233,23 @@ pub fn read_parquet(path: &Path) -> PolarsResult<DataFrame> {
     ParquetReader::new(File::open(path)?).finish()
 }
 
+/// One column of a table built from rows of any type.
+fn col<R, T>(rows: &[&R], name: &str, get: impl Fn(&R) -> T) -> Column
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Column::new(name.into(), rows.iter().map(|r| get(r)).collect::<Vec<T>>())
+}
+
+/// Writes `<stem>.csv` and `<stem>.parquet` in `dir`.
+fn write_frame(mut frame: DataFrame, dir: &Path, stem: &str) -> PolarsResult<()> {
+    CsvWriter::new(File::create(dir.join(format!("{stem}.csv")))?).finish(&mut frame)?;
+    ParquetWriter::new(File::create(dir.join(format!("{stem}.parquet")))?).finish(&mut frame)?;
+    Ok(())
+}
+
 /// The results table of an experiment as a frame, one row per simulated fleet.
 pub fn results_frame(rows: &[&crate::runner::ResultRow]) -> PolarsResult<DataFrame> {
-    fn col<T>(
-        rows: &[&crate::runner::ResultRow],
-        name: &str,
-        get: impl Fn(&crate::runner::ResultRow) -> T,
-    ) -> Column
-    where
-        Series: NamedFrom<Vec<T>, [T]>,
-    {
-        Column::new(name.into(), rows.iter().map(|r| get(r)).collect::<Vec<T>>())
-    }
     DataFrame::new_infer_height(vec![
         col(rows, "experiment", |r| r.experiment.clone()),
         col(rows, "config_hash", |r| r.config_hash.clone()),
@@ -290,24 +295,11 @@ pub fn results_frame(rows: &[&crate::runner::ResultRow]) -> PolarsResult<DataFra
 
 /// Writes `results.csv` and `results.parquet` in `dir`.
 pub fn write_results(rows: &[&crate::runner::ResultRow], dir: &Path) -> PolarsResult<()> {
-    let mut frame = results_frame(rows)?;
-    CsvWriter::new(File::create(dir.join("results.csv"))?).finish(&mut frame)?;
-    ParquetWriter::new(File::create(dir.join("results.parquet"))?).finish(&mut frame)?;
-    Ok(())
+    write_frame(results_frame(rows)?, dir, "results")
 }
 
 /// The per-bucket efficiency table as a frame, one row per (instance type, bucket, SLO, prices).
 pub fn profiles_frame(rows: &[&crate::efficiency::ProfileRow]) -> PolarsResult<DataFrame> {
-    fn col<T>(
-        rows: &[&crate::efficiency::ProfileRow],
-        name: &str,
-        get: impl Fn(&crate::efficiency::ProfileRow) -> T,
-    ) -> Column
-    where
-        Series: NamedFrom<Vec<T>, [T]>,
-    {
-        Column::new(name.into(), rows.iter().map(|r| get(r)).collect::<Vec<T>>())
-    }
     DataFrame::new_infer_height(vec![
         col(rows, "experiment", |r| r.experiment.clone()),
         col(rows, "config_hash", |r| r.config_hash.clone()),
@@ -344,8 +336,5 @@ pub fn profiles_frame(rows: &[&crate::efficiency::ProfileRow]) -> PolarsResult<D
 
 /// Writes `profiles.csv` and `profiles.parquet` in `dir`.
 pub fn write_profiles(rows: &[&crate::efficiency::ProfileRow], dir: &Path) -> PolarsResult<()> {
-    let mut frame = profiles_frame(rows)?;
-    CsvWriter::new(File::create(dir.join("profiles.csv"))?).finish(&mut frame)?;
-    ParquetWriter::new(File::create(dir.join("profiles.parquet"))?).finish(&mut frame)?;
-    Ok(())
+    write_frame(profiles_frame(rows)?, dir, "profiles")
 }

@@ -81,18 +81,10 @@ fn results_table(rows: &[&ResultRow]) -> Table {
                     format!("{}", r.rate_rps),
                     r.tpot_target.clone(),
                     r.ttft_target.clone(),
-                    if r.price_overrides.is_empty() {
-                        r.price_book.clone()
-                    } else {
-                        format!("{} ({})", r.price_book, r.price_overrides)
-                    },
+                    r.prices_label(),
                     r.router.clone(),
                     r.queue.clone(),
-                    if r.fleet_type.is_empty() {
-                        r.fleet.clone()
-                    } else {
-                        format!("{} {}", r.fleet, r.fleet_type)
-                    },
+                    r.fleet_label(),
                     r.allocation.clone(),
                     r.planned_usd_per_hour
                         .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
@@ -233,11 +225,7 @@ fn blocks(dir: &Path, points: &[PointResult], figures: &[PathBuf]) -> Vec<Block>
     }
     let notes: Vec<String> = points
         .iter()
-        .flat_map(|p| {
-            p.notes
-                .iter()
-                .map(move |n| format!("point {}: {n}", p.point.index))
-        })
+        .flat_map(PointResult::labelled_notes)
         .collect();
     if !notes.is_empty() {
         out.push(Block::Heading("Notes".into()));
@@ -378,9 +366,7 @@ pub fn run(args: ReportArgs) -> CmdResult {
         )
         .into());
     }
-    let sizes = ExperimentConfig::stored_in(&args.dir)
-        .and_then(|c| c.efficiency.map(|e| e.sizes))
-        .unwrap_or_default();
+    let sizes = super::run::stored_sizes(&args.dir);
     // Redraw so the page and its figures agree with the points on disk.
     let figures = draw_figures(&points, &args.dir.join("figures"), &sizes)?;
     let blocks = blocks(&args.dir, &points, &figures);

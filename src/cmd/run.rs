@@ -269,16 +269,8 @@ pub fn render_results(points: &[PointResult]) -> String {
                 row.point.to_string(),
                 format!("{:.3}", row.rate_rps),
                 row.tpot_target.clone(),
-                if row.price_overrides.is_empty() {
-                    row.price_book.clone()
-                } else {
-                    format!("{} ({})", row.price_book, row.price_overrides)
-                },
-                if row.fleet_type.is_empty() {
-                    row.fleet.clone()
-                } else {
-                    format!("{} {}", row.fleet, row.fleet_type)
-                },
+                row.prices_label(),
+                row.fleet_label(),
                 row.allocation.clone(),
                 row.planned_usd_per_hour
                     .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
@@ -293,11 +285,7 @@ pub fn render_results(points: &[PointResult]) -> String {
     let mut out = table.render();
     let notes: Vec<String> = points
         .iter()
-        .flat_map(|p| {
-            p.notes
-                .iter()
-                .map(move |n| format!("point {}: {n}", p.point.index))
-        })
+        .flat_map(PointResult::labelled_notes)
         .collect();
     if !notes.is_empty() {
         out.push_str("\nnotes:\n");
@@ -319,7 +307,7 @@ fn figure_sizes(config: &ExperimentConfig) -> Vec<[u32; 2]> {
 
 /// The figure sizes of the config stored in a results directory (none if it cannot be read:
 /// the figures then pick the most common buckets).
-fn stored_sizes(dir: &Path) -> Vec<[u32; 2]> {
+pub(crate) fn stored_sizes(dir: &Path) -> Vec<[u32; 2]> {
     ExperimentConfig::stored_in(dir)
         .map(|config| figure_sizes(&config))
         .unwrap_or_default()
