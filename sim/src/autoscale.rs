@@ -525,7 +525,7 @@ pub struct ReplicaCountPoint {
 /// Scaling of one type over the run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TypeScaling {
-    /// Instance name.
+    /// Instance name (`prefill/NAME` or `decode/NAME` in a disaggregated cluster).
     pub instance: String,
     /// Limits applied.
     pub min: u32,

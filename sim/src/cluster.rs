@@ -207,6 +207,19 @@ impl Cluster {
         self.types.iter().any(|t| t.role != ReplicaRole::Colocated)
     }
 
+    /// The name the autoscaler knows each type by (limits, schedules, reports): the instance
+    /// name, qualified by its pool in a disaggregated cluster (`prefill/H100-SXM`), since one
+    /// instance may serve in both pools and each pool scales on its own.
+    pub fn scaling_names(&self) -> Vec<String> {
+        self.types
+            .iter()
+            .map(|t| match t.role {
+                ReplicaRole::Colocated => t.name.clone(),
+                role => format!("{}/{}", role.name(), t.name),
+            })
+            .collect()
+    }
+
     /// Total $/hour of all replicas.
     pub fn usd_per_hour(&self) -> f64 {
         self.replicas

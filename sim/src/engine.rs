@@ -461,14 +461,15 @@ impl<'a> Run<'a> {
         let type_names: Vec<String> = cluster.types.iter().map(|t| t.name.clone()).collect();
         let disaggregated = cluster.is_disaggregated();
         let scaled = config.autoscale.policy != AutoscalePolicy::Static;
+        // Each pool scales on its own: a prefill and a decode type are different types.
+        let scaling_names = cluster.scaling_names();
+        if scaled {
+            config
+                .autoscale
+                .validate(&scaling_names)
+                .map_err(SimError::Config)?;
+        }
         if disaggregated {
-            if scaled {
-                return Err(SimError::Config(
-                    "autoscaling a disaggregated cluster is not supported: give the prefill \
-                     and decode pools fixed sizes"
-                        .into(),
-                ));
-            }
             if config.engine.batching == BatchingMode::Static {
                 return Err(SimError::Config(
                     "a disaggregated cluster needs continuous or chunked batching (static \
@@ -488,11 +489,6 @@ impl<'a> Run<'a> {
                     )));
                 }
             }
-        } else if scaled {
-            config
-                .autoscale
-                .validate(&type_names)
-                .map_err(SimError::Config)?;
         }
         let router = router::build_with(
             config.router,
@@ -578,10 +574,10 @@ impl<'a> Run<'a> {
             for &t in &cluster.replicas {
                 initial[t as usize] += 1;
             }
-            let limits = config.autoscale.resolved_limits(&type_names, &initial);
+            let limits = config.autoscale.resolved_limits(&scaling_names, &initial);
             let load_bytes_per_s = config.autoscale.load_gbs * 1e9;
             run.scaling = Some(Scaling {
-                autoscaler: Autoscaler::new(&config.autoscale, &type_names, limits),
+                autoscaler: Autoscaler::new(&config.autoscale, &scaling_names, limits),
                 metric: config.autoscale.metric,
                 cold_start_ns: cluster
                     .types
@@ -763,7 +759,7 @@ impl<'a> Run<'a> {
             }
             match role {
                 ReplicaRole::Colocated => {}
-                ReplicaRole::Prefill => self.hand_off(index, at),
+                ReplicaRole::Prefill => self.hand_off(index, at)?,
                 // Completions freed blocks: transfers waiting here may fit now.
                 ReplicaRole::Decode => self.reserve_transfers(index, at),
             }
@@ -798,7 +794,7 @@ impl<'a> Run<'a> {
     }
 
     /// Sends the requests a prefill replica just prefilled to decode replicas.
-    fn hand_off(&mut self, index: usize, now: Nanos) {
+    fn hand_off(&mut self, index: usize, now: Nanos) -> Result<(), SimError> {
         let mut prefilled = std::mem::take(&mut self.prefilled);
         self.replicas[index].take_prefilled(&mut prefilled);
         if !prefilled.is_empty() {
@@ -809,6 +805,19 @@ impl<'a> Run<'a> {
             if self.eligible.is_empty() {
                 // Arrival checked that a decode replica can hold it; never strand it.
                 self.select(ReplicaRole::Decode, 0);
+            }
+            if self.eligible.is_empty() {
+                // The autoscaler stopped or is stopping every decode replica: one still
+                // draining serves it before it stops; with none left it is turned away.
+                self.eligible.extend((0..self.replicas.len()).filter(|&i| {
+                    self.states[i] == State::Draining
+                        && self.replicas[i].role() == ReplicaRole::Decode
+                }));
+            }
+            if self.eligible.is_empty() {
+                self.replicas[index].release_held(now, seq.kv_blocks_held());
+                self.reject(&seq.request, REJECT_NO_REPLICA)?;
+                continue;
             }
             let routed = RouteRequest::new(&seq.request, seq.predicted_output);
             let target = self.router.route(&routed, &self.statuses, &self.eligible);
@@ -823,6 +832,7 @@ impl<'a> Run<'a> {
             self.statuses[target] = self.replicas[target].status();
         }
         self.prefilled = prefilled;
+        Ok(())
     }
 
     /// Reserves blocks on decode replica `index` for the transfers waiting there and puts
@@ -870,6 +880,10 @@ impl<'a> Run<'a> {
         self.kick(index, now);
         // Freed blocks may let the prefill replica admit prompts it had to leave waiting.
         self.kick(source, now);
+        // A draining prefill replica is billed until the last KV cache it held has left.
+        if self.states[source] == State::Draining && self.replicas[source].is_empty() {
+            self.stop(source, now);
+        }
     }
 
     fn replica_ready(&mut self, index: usize, now: Nanos) {
@@ -1173,6 +1187,7 @@ fn scaling_report(
     lives: &[ReplicaLife],
     end: Nanos,
 ) -> ScalingReport {
+    let names = cluster.scaling_names();
     let types = cluster
         .types
         .iter()
@@ -1196,7 +1211,7 @@ fn scaling_report(
             let hours = to_secs(billed_ns) / 3600.0;
             let limits = scaling.autoscaler.limits()[t];
             TypeScaling {
-                instance: ty.name.clone(),
+                instance: names[t].clone(),
                 min: limits.min,
                 max: limits.max,
                 initial: scaling.initial[t],

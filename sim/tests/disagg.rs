@@ -3,14 +3,17 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::{cluster, poisson};
 use gpu_models::{Catalog, InstanceOptions};
 use proptest::prelude::*;
 use sim::{
     AutoscaleConfig, AutoscalePolicy, BatchingMode, Cluster, ClusterEntry, EngineConfig, KvLink,
-    REJECT_TOO_LONG, ReplicaRole, RequestStatus, SimConfig, Summary, VecSink, parse_spec, simulate,
+    REJECT_TOO_LONG, ReplicaRole, RequestStatus, ScaleLimits, ScaleMetric, ScheduleWindow,
+    SimConfig, Summary, VecSink, parse_spec, simulate,
 };
-use workloads::Request;
+use workloads::{ArrivalProcess, LengthDist, LengthModel, RateProfile, Request, Workload};
 
 /// A Llama-2-7B cluster with a prefill pool and a decode pool.
 fn disaggregated(prefill: &str, decode: &str, options: &InstanceOptions) -> Cluster {
@@ -261,14 +264,20 @@ fn unsupported_combinations_are_clear_errors() {
     let mut static_batching = continuous();
     static_batching.engine.batching = BatchingMode::Static;
     assert!(error(static_batching).contains("continuous or chunked"));
-    let scaled = SimConfig {
+    // Each pool scales on its own, so limits name the pool too.
+    let unqualified = SimConfig {
         autoscale: AutoscaleConfig {
             policy: AutoscalePolicy::Hpa,
+            limits: BTreeMap::from([("A10G".to_string(), ScaleLimits { min: 1, max: 2 })]),
             ..AutoscaleConfig::default()
         },
         ..continuous()
     };
-    assert!(error(scaled).contains("disaggregated"));
+    let message = error(unqualified);
+    assert!(
+        message.contains("prefill/A10G") && message.contains("decode/L4"),
+        "{message}"
+    );
     let bad_link = SimConfig {
         kv_link: KvLink {
             bandwidth_gbs: 0.0,
@@ -291,6 +300,92 @@ fn unsupported_combinations_are_clear_errors() {
     )
     .unwrap_err();
     assert!(err.contains("decode pool has no replicas"), "{err}");
+}
+
+/// Requests of fixed lengths arriving at a piecewise-constant rate (`step_s` per rate).
+fn stepped_stream(step_s: f64, rates: &[f64], input: u32, output: u32, seed: u64) -> Vec<Request> {
+    let profile = RateProfile::new(step_s, rates.to_vec(), false).unwrap();
+    let lengths = LengthModel::independent(
+        LengthDist::Fixed { tokens: input },
+        LengthDist::Fixed { tokens: output },
+    )
+    .unwrap();
+    let workload = Workload::new(ArrivalProcess::Profile(profile), lengths).unwrap();
+    workload
+        .stream(step_s * rates.len() as f64, seed)
+        .unwrap()
+        .collect()
+}
+
+/// Ready replicas of type `t` at each change: (time, ready).
+fn ready_series(summary: &Summary, t: usize) -> Vec<(f64, u32)> {
+    let report = summary.autoscale.as_ref().unwrap();
+    report
+        .series
+        .iter()
+        .map(|p| (p.time_s, p.ready[t]))
+        .collect()
+}
+
+#[test]
+fn each_pool_of_a_disaggregated_cluster_scales_with_the_rate() {
+    // Long prompts and long answers on one A10G per pool, rate 1 → 8 → 1 req/s: both pools
+    // must grow under HPA on outstanding requests and shrink again once the rate falls.
+    let rates = [1.0, 1.0, 4.0, 8.0, 8.0, 4.0, 1.0, 1.0, 1.0];
+    let requests = stepped_stream(300.0, &rates, 1500, 300, 5);
+    let n = requests.len();
+    let split = disaggregated("A10G:1", "A10G:1", &InstanceOptions::default());
+    assert_eq!(split.scaling_names(), ["prefill/A10G", "decode/A10G"]);
+    let config = SimConfig {
+        autoscale: AutoscaleConfig {
+            policy: AutoscalePolicy::Hpa,
+            metric: ScaleMetric::Outstanding,
+            hpa_target: Some(8.0),
+            interval_s: 15.0,
+            cooldown_s: 60.0,
+            ..AutoscaleConfig::default()
+        },
+        ..continuous()
+    };
+    let (summary, sink) = run(&split, &config, requests);
+    assert_conserved(&summary, &sink, n);
+    assert_eq!(summary.requests.rejected, 0);
+    let report = summary.autoscale.as_ref().unwrap();
+    let names: Vec<&str> = report.types.iter().map(|t| t.instance.as_str()).collect();
+    assert_eq!(names, ["prefill/A10G", "decode/A10G"]);
+    for (t, pool) in names.iter().enumerate() {
+        let series = ready_series(&summary, t);
+        let peak = series.iter().map(|p| p.1).max().unwrap();
+        let end = series.last().unwrap().1;
+        eprintln!("{pool}: peak {peak} ready, {end} at the end; {series:?}");
+        assert!(peak >= 2, "{pool} never scaled up: {series:?}");
+        assert!(end < peak, "{pool} never scaled back down: {series:?}");
+    }
+    // Every replica of each pool keeps its role, and the bill is each replica's billed life
+    // (both pools are A10Gs, one price).
+    for replica in &summary.replicas {
+        assert_ne!(replica.role, ReplicaRole::Colocated);
+        if let Some(stopped) = replica.stopped_s {
+            assert!((replica.billed_s - (stopped - replica.started_s)).abs() < 1e-9);
+        }
+    }
+    let billed: f64 = report.types.iter().map(|t| t.billed_usd).sum();
+    let by_replica: f64 = summary
+        .replicas
+        .iter()
+        .map(|r| r.billed_s / 3600.0 * split.types[0].usd_per_hour)
+        .sum();
+    assert!(
+        (billed - by_replica).abs() < 1e-9,
+        "{billed} vs {by_replica}"
+    );
+    // Decode latency still excludes prefill stalls: every multi-token request was moved.
+    let disagg = summary.disaggregation.as_ref().unwrap();
+    assert_eq!(disagg.pending_at_end, 0);
+    assert_eq!(
+        disagg.transfers,
+        summary.requests.completed - disagg.completed_at_prefill
+    );
 }
 
 fn arbitrary_stream() -> impl Strategy<Value = Vec<Request>> {
@@ -348,6 +443,84 @@ proptest! {
         if horizon.is_none() {
             prop_assert_eq!(report.pending_at_end, 0);
             prop_assert_eq!(c.in_flight, 0);
+        }
+        let slow = SimConfig { fast_path: false, ..config.clone() };
+        let (mut slow_summary, slow_sink) = run(&split, &slow, requests);
+        prop_assert_eq!(&sink.requests, &slow_sink.requests);
+        prop_assert_eq!(&sink.samples, &slow_sink.samples);
+        let mut fast_summary = summary;
+        fast_summary.queue_events = 0;
+        slow_summary.queue_events = 0;
+        prop_assert_eq!(
+            serde_json::to_string(&fast_summary).unwrap(),
+            serde_json::to_string(&slow_summary).unwrap()
+        );
+    }
+
+    /// Autoscaled pools, including schedules that leave a pool empty for a while: every
+    /// arrival ends completed, rejected or in flight; prefill replicas take arrivals only
+    /// before their drain; billing never exceeds a replica's life; the fast path changes
+    /// nothing.
+    #[test]
+    fn autoscaled_disaggregated_runs_conserve_requests(
+        requests in arbitrary_stream(),
+        policy in prop::sample::select(vec![AutoscalePolicy::Reactive, AutoscalePolicy::Hpa, AutoscalePolicy::Schedule]),
+        metric in prop::sample::select(ScaleMetric::ALL.to_vec()),
+        interval_s in 1.0f64..10.0,
+        cooldown_s in 0.0f64..20.0,
+        horizon in prop::option::of(5.0f64..60.0),
+    ) {
+        let options = InstanceOptions { kv_blocks: Some(600), max_model_len: Some(4096), ..InstanceOptions::default() };
+        let split = disaggregated("A10G:1", "L4:1", &options);
+        let (_, _, target) = metric.default_thresholds();
+        let limits = ScaleLimits { min: 0, max: 3 };
+        let mut config = continuous();
+        config.autoscale = AutoscaleConfig {
+            policy,
+            metric,
+            interval_s,
+            cooldown_s,
+            hpa_target: Some(target / 4.0),
+            load_gbs: 20.0,
+            schedule: (0..8)
+                .map(|k| ScheduleWindow {
+                    start_s: 8.0 * f64::from(k),
+                    counts: BTreeMap::from([
+                        ("prefill/A10G".to_string(), (k * 5) % 3),
+                        ("decode/L4".to_string(), (k * 7) % 4),
+                    ]),
+                })
+                .collect(),
+            limits: BTreeMap::from([
+                ("prefill/A10G".to_string(), limits),
+                ("decode/L4".to_string(), limits),
+            ]),
+            ..AutoscaleConfig::default()
+        };
+        config.horizon_s = horizon;
+        config.sample_interval_s = Some(3.0);
+        let (summary, sink) = run(&split, &config, requests.clone());
+        let arrived = requests
+            .iter()
+            .filter(|r| horizon.is_none_or(|h| r.arrival_s <= h))
+            .count();
+        let c = &summary.requests;
+        prop_assert_eq!(c.arrived, arrived as u64);
+        prop_assert_eq!(c.arrived, c.completed + c.rejected + c.in_flight);
+        prop_assert_eq!(sink.requests.len(), arrived);
+        if horizon.is_none() {
+            prop_assert_eq!(c.in_flight, 0);
+            prop_assert_eq!(summary.disaggregation.as_ref().unwrap().pending_at_end, 0);
+        }
+        for record in &sink.requests {
+            // A request finishes on a replica that had loaded its model.
+            if let Some(done) = record.completion_s {
+                let replica = &summary.replicas[record.replica as usize];
+                prop_assert!(done >= replica.ready_s - 1e-9);
+            }
+        }
+        for replica in &summary.replicas {
+            prop_assert!(replica.billed_s <= summary.span_s - replica.started_s + 1e-9);
         }
         let slow = SimConfig { fast_path: false, ..config.clone() };
         let (mut slow_summary, slow_sink) = run(&split, &slow, requests);
