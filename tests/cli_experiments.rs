@@ -76,6 +76,8 @@ fn reduced(mut config: ExperimentConfig) -> ExperimentConfig {
     if config.simulate.is_some() && !config.workload.source.ends_with(".csv") {
         config.workload.source = "azure-conv-2023".into();
     }
+    // The whole rate shape within the minute.
+    config.workload.rate_shape_step = "5s".into();
     config
 }
 
@@ -230,6 +232,7 @@ fn every_shipped_config_parses() {
         "slo-sweep.toml",
         "policy-comparison.toml",
         "whatif-prices.toml",
+        "autoscaling.toml",
     ] {
         assert!(
             paths.iter().any(|p| p.ends_with(expected)),
@@ -416,6 +419,88 @@ fn policy_and_price_configs_run_with_their_figures() {
             data["optimal_cost_per_hour"][k].as_f64(),
             Some(row[cost].parse::<f64>().expect("cost"))
         );
+    }
+}
+
+#[test]
+fn autoscaling_config_draws_cost_and_replicas_per_policy_from_its_runs() {
+    let scratch = TempDir::new("autoscaling-config");
+    let out = run_reduced("autoscaling.toml", &scratch);
+    let figures = figure_files(&out);
+    assert_figures_well_formed(&out, &figures);
+    let (header, rows) = read_csv(&out.join("results.csv"));
+    let (autoscaler, rate, cost, arrived) = (
+        column(&header, "autoscaler"),
+        column(&header, "rate_rps"),
+        column(&header, "usd_per_hour"),
+        column(&header, "arrived"),
+    );
+    let mut policies: Vec<&str> = rows.iter().map(|r| r[autoscaler].as_str()).collect();
+    policies.dedup();
+    assert_eq!(policies, ["static", "reactive", "hpa"]);
+    // The static fleet is billed as given: four A10Gs at melange-2024's $1.01.
+    for row in rows.iter().filter(|r| r[autoscaler] == "static") {
+        let usd: f64 = row[cost].parse().expect("cost");
+        assert!((usd - 4.04).abs() < 1e-9, "{row:?}");
+    }
+    // The cost figure's lines are the rows' billed $/h, per policy and rate.
+    let data = figure_data(&out, "cost_vs_rate_autoscalers.json");
+    let rates: Vec<f64> = data["rates"]
+        .as_array()
+        .expect("rates")
+        .iter()
+        .map(|v| v.as_f64().expect("rate"))
+        .collect();
+    for series in data["series"].as_array().expect("series") {
+        let policy = series["name"].as_str().expect("name");
+        for (k, value) in series["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .enumerate()
+        {
+            let row = rows
+                .iter()
+                .find(|r| r[autoscaler] == policy && r[rate].parse::<f64>().ok() == Some(rates[k]))
+                .expect("a row per policy and rate");
+            assert_eq!(
+                value.as_f64(),
+                Some(row[cost].parse::<f64>().expect("cost"))
+            );
+        }
+    }
+    assert!(figures.contains(&"attainment_vs_rate_autoscalers.json".to_string()));
+    // A replicas figure per autoscaled run: its arrivals add up to the run's, and no more
+    // replicas serve than are billed.
+    for policy in ["reactive", "hpa"] {
+        for row in rows.iter().filter(|r| r[autoscaler] == policy) {
+            let rps: f64 = row[rate].parse().expect("rate");
+            let stem = format!("replicas_{policy}_{rps}rps").replace('.', "_");
+            let data = figure_data(&out, &format!("{stem}.json"));
+            let arrivals: f64 = data["rate_rps"]
+                .as_array()
+                .expect("rate")
+                .iter()
+                .map(|v| v.as_f64().expect("rps"))
+                .sum::<f64>()
+                * (data["rate_time_s"][1].as_f64().expect("window")
+                    - data["rate_time_s"][0].as_f64().expect("start"));
+            let expected: f64 = row[arrived].parse().expect("arrived");
+            assert!(
+                (arrivals - expected).abs() < 1e-6,
+                "{stem}: {arrivals} vs {expected}"
+            );
+            for counts in data["types"].as_array().expect("types") {
+                let billed = counts["billed"].as_array().expect("billed");
+                let ready = counts["ready"].as_array().expect("ready");
+                assert!(
+                    billed
+                        .iter()
+                        .zip(ready)
+                        .all(|(b, r)| b.as_f64() >= r.as_f64())
+                );
+            }
+        }
     }
 }
 

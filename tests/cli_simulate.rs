@@ -404,6 +404,48 @@ fn a_generated_trace_replays_like_the_preset_it_came_from() {
         "mean end-to-end latency",
     );
 
+    // --rate rescales a trace's arrival times: the trace's own rate is requests ÷ last arrival,
+    // so asking for twice that halves every arrival time.
+    let (header, rows) = read_csv(&trace);
+    let arrival = column(&header, "arrival_s");
+    let arrivals: Vec<f64> = rows.iter().map(|r| r[arrival].parse().unwrap()).collect();
+    let first = arrivals[0];
+    let last = arrivals[arrivals.len() - 1] - first;
+    let own_rate = arrivals.len() as f64 / last;
+    let out = dir.path().join("rescaled");
+    succeeds([
+        "simulate",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--rate",
+        &format!("{}", 2.0 * own_rate),
+        "--cluster",
+        "L4:1,A10G:1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (header, rows) = read_csv(&out.join("requests.csv"));
+    let arrival = column(&header, "arrival_s");
+    let mut rescaled: Vec<f64> = rows.iter().map(|r| r[arrival].parse().unwrap()).collect();
+    rescaled.sort_by(f64::total_cmp);
+    assert_eq!(rescaled.len(), arrivals.len(), "every request replayed");
+    for (k, (was, now)) in arrivals.iter().zip(&rescaled).enumerate() {
+        assert!(
+            (now - (was - first) / 2.0).abs() < 1e-6,
+            "arrival {k}: {was} became {now}"
+        );
+    }
+    let err = fails([
+        "simulate",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--rate",
+        "0",
+        "--cluster",
+        "L4:1",
+    ]);
+    assert!(err.contains("--rate 0"), "{err}");
+
     let bad = dir.write(
         "bad.csv",
         "arrival_s,input_tokens,output_tokens\n0.0,10,20\n1.0,many,40\n",

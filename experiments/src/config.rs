@@ -73,6 +73,17 @@ pub struct WorkloadConfig {
     /// Length of a preset stream.
     #[serde(default = "default_duration")]
     pub duration: String,
+    /// Relative request rate over time (presets only), one value per `rate_shape_step`,
+    /// repeating: a daily curve, say. Scaled so its mean is the rate; empty: a steady rate.
+    #[serde(default)]
+    pub rate_shape: Vec<f64>,
+    /// How long each `rate_shape` value lasts.
+    #[serde(default = "default_shape_step")]
+    pub rate_shape_step: String,
+}
+
+fn default_shape_step() -> String {
+    "1m".into()
 }
 
 fn default_duration() -> String {
@@ -210,6 +221,9 @@ pub struct SimulateConfig {
     pub router: String,
     /// Waiting-queue order (the `queues` axis replaces it).
     pub queue: String,
+    /// Autoscaling (medley simulate's settings; the `autoscalers` axis replaces its policy).
+    /// None: the cluster as given.
+    pub autoscale: Option<sim::AutoscaleConfig>,
 }
 
 impl Default for SimulateConfig {
@@ -218,6 +232,7 @@ impl Default for SimulateConfig {
             cluster: String::new(),
             router: "least-outstanding".into(),
             queue: "fcfs".into(),
+            autoscale: None,
         }
     }
 }
@@ -253,8 +268,28 @@ pub struct SweepConfig {
     pub routers: Vec<String>,
     /// Queue orders (simulate experiments).
     pub queues: Vec<String>,
+    /// Autoscaling policies (simulate experiments): static, reactive, hpa or schedule, each
+    /// with the rest of `simulate.autoscale`.
+    pub autoscalers: Vec<String>,
     /// Seeds.
     pub seeds: Vec<u64>,
+}
+
+/// The names the autoscaler knows a cluster spec's types by (`A10G`, `H100-SXMx4` for a
+/// tensor-parallel group).
+fn scaling_names(spec: &str) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    for entry in sim::parse_spec(spec).map_err(|err| format!("simulate.cluster: {err}"))? {
+        let name = if entry.tp == 1 {
+            entry.gpu
+        } else {
+            format!("{}x{}", entry.gpu, entry.tp)
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// A config that could not be read or is invalid.
@@ -386,6 +421,43 @@ impl ExperimentConfig {
             check_rate("sweep.rates", *rate)?;
         }
         parse_duration("workload.duration", &self.workload.duration)?;
+        if !self.workload.rate_shape.is_empty() {
+            if workloads::presets::get(&self.workload.source).is_err() {
+                return Err(format!(
+                    "workload.rate_shape: applies to presets only, and '{}' is a trace (its \
+                     arrival times are its own)",
+                    self.workload.source
+                ));
+            }
+            let shape = &self.workload.rate_shape;
+            if shape.iter().any(|v| !(v.is_finite() && *v >= 0.0))
+                || shape.iter().all(|v| *v == 0.0)
+            {
+                return Err(format!(
+                    "workload.rate_shape = {shape:?}: expected relative rates, finite and >= 0, \
+                     not all zero"
+                ));
+            }
+            let step = parse_duration("workload.rate_shape_step", &self.workload.rate_shape_step)?;
+            if step <= 0.0 {
+                return Err("workload.rate_shape_step: expected a positive duration".into());
+            }
+        }
+        if self.simulate.is_none() {
+            for (key, given) in [
+                ("sweep.clusters", !self.sweep.clusters.is_empty()),
+                ("sweep.routers", !self.sweep.routers.is_empty()),
+                ("sweep.queues", !self.sweep.queues.is_empty()),
+                ("sweep.autoscalers", !self.sweep.autoscalers.is_empty()),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{key}: only [simulate] experiments sweep it; add a [simulate] table or \
+                         remove the axis"
+                    ));
+                }
+            }
+        }
         for (key, value) in [("slo.tpot", &self.slo.tpot), ("slo.ttft", &self.slo.ttft)] {
             if let Some(text) = value {
                 parse_duration(key, text)?;
@@ -506,6 +578,35 @@ impl ExperimentConfig {
                         "simulate.queue = \"{queue}\": expected one of {}",
                         sim::QueueKind::ALL.map(sim::QueueKind::name).join(", ")
                     ));
+                }
+            }
+            let base = simulate.autoscale.clone().unwrap_or_default();
+            let mut policies = vec![base.policy];
+            for name in &self.sweep.autoscalers {
+                policies.push(sim::AutoscalePolicy::parse(name).ok_or_else(|| {
+                    format!(
+                        "sweep.autoscalers: '{name}' is not an autoscaler; expected one of {}",
+                        sim::AutoscalePolicy::ALL
+                            .map(sim::AutoscalePolicy::name)
+                            .join(", ")
+                    )
+                })?);
+            }
+            for spec in std::iter::once(&simulate.cluster)
+                .filter(|s| !s.is_empty())
+                .chain(&self.sweep.clusters)
+            {
+                let names = scaling_names(spec)?;
+                for policy in &policies {
+                    let autoscale = sim::AutoscaleConfig {
+                        policy: *policy,
+                        ..base.clone()
+                    };
+                    if *policy != sim::AutoscalePolicy::Static {
+                        autoscale.validate(&names).map_err(|err| {
+                            format!("simulate.autoscale (policy {policy}, cluster {spec}): {err}")
+                        })?;
+                    }
                 }
             }
         }

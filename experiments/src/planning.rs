@@ -29,6 +29,9 @@ pub struct WorkloadPlan {
     pub profiles: ProfileSet,
     /// The optimal mix under the profiles.
     pub plan: Plan,
+    /// Wall-clock time of that solve, seconds (shown to people; result tables leave it out so
+    /// they stay byte-identical).
+    pub solve_seconds: f64,
     /// With verification: every round of simulation and re-planning.
     pub verification: Option<VerifyOutcome>,
     /// Each possible single-type fleet simulated on the workload (when asked).
@@ -92,7 +95,10 @@ pub fn plan_workload(
         minimums: settings.minimums.clone(),
     }
     .apply(&mut problem)?;
-    let plan = solver::solve(&problem, &settings.options)?;
+    let solver::TimedPlan {
+        plan,
+        solve_seconds,
+    } = solver::solve_timed(&problem, &settings.options)?;
     let capacity = profiles.capacity_table();
     let verification = match &settings.verify {
         Some(verify) => Some(solver::plan_and_verify(
@@ -147,6 +153,7 @@ pub fn plan_workload(
         unservable_share,
         profiles,
         plan,
+        solve_seconds,
         verification,
         baseline_validations,
     })

@@ -46,6 +46,9 @@ pub struct GridPoint {
     pub router: Option<String>,
     /// Queue order (simulate experiments).
     pub queue: Option<String>,
+    /// Autoscaling policy (simulate experiments; `None`: the config's, or static).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaler: Option<String>,
     /// Seed.
     pub seed: u64,
 }
@@ -134,6 +137,19 @@ pub fn grid(config: &ExperimentConfig) -> Vec<GridPoint> {
     } else {
         vec![None]
     };
+    let autoscalers = if is_simulate {
+        axis(
+            &sweep
+                .autoscalers
+                .iter()
+                .cloned()
+                .map(Some)
+                .collect::<Vec<_>>(),
+            None,
+        )
+    } else {
+        vec![None]
+    };
     let seeds = axis(&sweep.seeds, config.seed);
     let mut points = Vec::new();
     for tpot in &tpots {
@@ -143,7 +159,10 @@ pub fn grid(config: &ExperimentConfig) -> Vec<GridPoint> {
                     for prices in &price_points {
                         for cluster in &clusters {
                             for router in &routers {
-                                for queue in &queues {
+                                for (queue, autoscaler) in queues
+                                    .iter()
+                                    .flat_map(|q| autoscalers.iter().map(move |a| (q, a)))
+                                {
                                     for rate in &rates {
                                         for seed in &seeds {
                                             points.push(GridPoint {
@@ -161,6 +180,7 @@ pub fn grid(config: &ExperimentConfig) -> Vec<GridPoint> {
                                                 cluster: cluster.clone(),
                                                 router: router.clone(),
                                                 queue: queue.clone(),
+                                                autoscaler: autoscaler.clone(),
                                                 seed: *seed,
                                             });
                                         }
@@ -203,6 +223,9 @@ pub struct ResultRow {
     pub router: String,
     /// Queue order.
     pub queue: String,
+    /// Autoscaling policy (simulate experiments; empty for plan experiments).
+    #[serde(default)]
+    pub autoscaler: String,
     /// Which fleet: `mixed` (the solver's, verified), `single` (one type), or `given`.
     pub fleet: String,
     /// The fleet's GPU type for single-type fleets, else empty.
@@ -262,12 +285,18 @@ impl ResultRow {
         }
     }
 
-    /// The fleet as shown in tables: `mixed`, `given`, or `single <GPU>`.
+    /// The fleet as shown in tables: `mixed`, `given`, or `single <GPU>`, with its
+    /// autoscaler when it has one (`given (hpa)`).
     pub fn fleet_label(&self) -> String {
-        if self.fleet_type.is_empty() {
+        let fleet = if self.fleet_type.is_empty() {
             self.fleet.clone()
         } else {
             format!("{} {}", self.fleet, self.fleet_type)
+        };
+        if self.autoscaler.is_empty() || self.autoscaler == "static" {
+            fleet
+        } else {
+            format!("{fleet} ({})", self.autoscaler)
         }
     }
 }
@@ -289,6 +318,73 @@ pub struct PointResult {
     /// Latency distributions, one per row (same order), for CDF figures.
     #[serde(default)]
     pub latency: Vec<LatencyPercentiles>,
+    /// How an autoscaled fleet changed over the run (simulate experiments with autoscaling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<ScalingTrace>,
+}
+
+/// An autoscaled run over time: replica counts after each change and arrivals per window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalingTrace {
+    /// Autoscaling policy.
+    pub policy: String,
+    /// Types as the autoscaler names them (`prefill/TYPE`, `decode/TYPE` when disaggregated).
+    pub types: Vec<String>,
+    /// Times the counts changed, seconds.
+    pub time_s: Vec<f64>,
+    /// Replicas billed (starting, serving or draining) per change, per type.
+    pub billed: Vec<Vec<u32>>,
+    /// Replicas serving per change, per type.
+    pub ready: Vec<Vec<u32>>,
+    /// End of the run, seconds.
+    pub end_s: f64,
+    /// Length of the arrival-count windows, seconds.
+    pub window_s: f64,
+    /// Requests arriving in each window from time 0.
+    pub arrivals: Vec<u32>,
+}
+
+/// Window lengths for arrival counts, seconds: about 60 windows over a run.
+const ARRIVAL_WINDOWS_S: [f64; 13] = [
+    1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
+];
+
+impl ScalingTrace {
+    /// The trace of `report`, a run that ended at `end_s`, with these arrival times (s).
+    pub fn new(
+        report: &sim::ScalingReport,
+        end_s: f64,
+        arrivals_s: impl Iterator<Item = f64>,
+    ) -> Self {
+        let window_s = ARRIVAL_WINDOWS_S
+            .into_iter()
+            .find(|w| end_s / w <= 60.0)
+            .unwrap_or(3600.0);
+        let mut arrivals = vec![0u32; (end_s / window_s).ceil().max(1.0) as usize];
+        for at in arrivals_s {
+            let window = ((at / window_s) as usize).min(arrivals.len() - 1);
+            arrivals[window] += 1;
+        }
+        let billed = report
+            .series
+            .iter()
+            .map(|p| {
+                (0..p.ready.len())
+                    .map(|t| p.ready[t] + p.starting[t] + p.draining[t])
+                    .collect()
+            })
+            .collect();
+        Self {
+            policy: report.policy.clone(),
+            types: report.types.iter().map(|t| t.instance.clone()).collect(),
+            time_s: report.series.iter().map(|p| p.time_s).collect(),
+            billed,
+            ready: report.series.iter().map(|p| p.ready.clone()).collect(),
+            end_s,
+            window_s,
+            arrivals,
+        }
+    }
 }
 
 /// A simulated fleet's latency distribution in 101 numbers per metric.
@@ -538,9 +634,19 @@ fn point_requests(
 ) -> Result<(Vec<workloads::Request>, String, f64), String> {
     let source = WorkloadSource::resolve(&config.workload.source)?;
     let duration = parse_duration("workload.duration", &config.workload.duration)?;
-    source
-        .requests(point.rate, duration, point.seed)
-        .map_err(|err| err.to_string())
+    if config.workload.rate_shape.is_empty() {
+        source.requests(point.rate, duration, point.seed)
+    } else {
+        let step = parse_duration("workload.rate_shape_step", &config.workload.rate_shape_step)?;
+        source.shaped_requests(
+            point.rate.or(config.workload.rate),
+            &config.workload.rate_shape,
+            step,
+            duration,
+            point.seed,
+        )
+    }
+    .map_err(|err| err.to_string())
 }
 
 fn profile_group(
@@ -681,6 +787,17 @@ fn row_from(
             .or_else(|| config.plan.as_ref().map(|p| p.router.clone()))
             .unwrap_or_default(),
         queue: point.queue.clone().unwrap_or_else(|| "fcfs".into()),
+        autoscaler: match &config.simulate {
+            Some(simulate) => point.autoscaler.clone().unwrap_or_else(|| {
+                simulate
+                    .autoscale
+                    .as_ref()
+                    .map_or(sim::AutoscalePolicy::Static, |a| a.policy)
+                    .name()
+                    .to_string()
+            }),
+            None => String::new(),
+        },
         fleet: fleet.0.to_string(),
         fleet_type: fleet.1.to_string(),
         allocation: validation.allocation.clone(),
@@ -744,6 +861,7 @@ fn run_point(
             notes: Vec::new(),
             profiles: profile_table,
             latency: Vec::new(),
+            scaling: None,
         });
     }
     let (requests, description, rate_rps) = point_requests(config, point)?;
@@ -758,6 +876,7 @@ fn run_point(
     let mut rows = Vec::new();
     let mut latency = Vec::new();
     let mut notes = Vec::new();
+    let mut scaling = None;
     if let Some(plan_config) = &config.plan {
         let set = point_profiles.ok_or("profiles missing for this point's SLO")?;
         let sim_config = SimConfig {
@@ -884,7 +1003,16 @@ fn run_point(
             point.price_book.as_deref(),
         )?;
         let router_name = point.router.as_deref().unwrap_or("least-outstanding");
+        let mut autoscale = config
+            .simulate
+            .as_ref()
+            .and_then(|s| s.autoscale.clone())
+            .unwrap_or_default();
+        if let Some(name) = &point.autoscaler {
+            autoscale.policy = sim::AutoscalePolicy::parse(name).ok_or("bad autoscaler")?;
+        }
         let sim_config = SimConfig {
+            autoscale,
             engine: config.engine.clone(),
             router: sim::RouterKind::parse(router_name).ok_or("bad router")?,
             queue: sim::QueueKind::parse(point.queue.as_deref().unwrap_or("fcfs"))
@@ -893,9 +1021,18 @@ fn run_point(
             ..SimConfig::default()
         };
         let edges = parse_edges(&config.profile.buckets)?;
+        let arrivals_s: Vec<f64> = if sim_config.autoscale.policy == sim::AutoscalePolicy::Static {
+            Vec::new()
+        } else {
+            requests.iter().map(|r| r.arrival_s).collect()
+        };
         let validation = solver::validate(&cluster, None, &sim_config, &slo, &edges, requests)?;
         rows.push(row_from(&context, ("given", ""), &validation, None, None));
         latency.push(LatencyPercentiles::of(&validation));
+        scaling = validation
+            .scaling
+            .as_ref()
+            .map(|report| ScalingTrace::new(report, validation.span_s, arrivals_s.iter().copied()));
     }
     Ok(PointResult {
         key: point_key(hash, point),
@@ -904,6 +1041,7 @@ fn run_point(
         notes,
         profiles: profile_table,
         latency,
+        scaling,
     })
 }
 

@@ -263,6 +263,7 @@ pub fn results_frame(rows: &[&crate::runner::ResultRow]) -> PolarsResult<DataFra
         col(rows, "price_overrides", |r| r.price_overrides.clone()),
         col(rows, "router", |r| r.router.clone()),
         col(rows, "queue", |r| r.queue.clone()),
+        col(rows, "autoscaler", |r| r.autoscaler.clone()),
         col(rows, "fleet", |r| r.fleet.clone()),
         col(rows, "fleet_type", |r| r.fleet_type.clone()),
         col(rows, "allocation", |r| r.allocation.clone()),

@@ -28,6 +28,49 @@ impl WorkloadSource {
         ))
     }
 
+    /// A preset's requests whose rate follows `shape` (relative rates, one per `step_s`,
+    /// repeating), scaled so the mean over one cycle is `rate` (default: the preset's own).
+    /// Arrivals within a step are Poisson; lengths are the preset's. Returns the requests, a
+    /// description, and the mean rate.
+    pub fn shaped_requests(
+        &self,
+        rate: Option<f64>,
+        shape: &[f64],
+        step_s: f64,
+        duration_s: f64,
+        seed: u64,
+    ) -> Result<(Vec<Request>, String, f64), Box<dyn std::error::Error>> {
+        let Self::Preset(preset) = self else {
+            return Err(
+                "workload.rate_shape applies to presets only: a trace has its own \
+                        arrival times"
+                    .into(),
+            );
+        };
+        let rate = rate.unwrap_or(preset.default_rate_rps);
+        let mean = shape.iter().sum::<f64>() / shape.len().max(1) as f64;
+        if !(mean > 0.0 && mean.is_finite()) {
+            return Err(format!(
+                "workload.rate_shape {shape:?}: expected finite values >= 0, not all zero"
+            )
+            .into());
+        }
+        let rates: Vec<f64> = shape.iter().map(|v| rate * v / mean).collect();
+        let profile = workloads::RateProfile::new(step_s, rates, true)?;
+        let workload = workloads::Workload::new(
+            workloads::ArrivalProcess::Profile(profile),
+            preset.lengths.clone(),
+        )?;
+        let requests: Vec<Request> = workload.stream(duration_s, seed)?.collect();
+        let description = format!(
+            "preset {} at a mean {rate} req/s shaped by {} steps of {step_s} s, for {duration_s} s \
+             (seed {seed})",
+            preset.name,
+            shape.len()
+        );
+        Ok((requests, description, rate))
+    }
+
     /// The requests: a preset at `rate` (default: its own) for `duration_s`, or the whole trace
     /// with its arrivals rescaled to `rate` when one is given. Returns them, a description, and
     /// their mean rate.

@@ -18,6 +18,9 @@ pub use figures::cdf::{LatencyCdf, LatencySamples, SloLine, latency_cdf};
 pub use figures::cost::{CostVsRate, FleetCosts, cost_vs_rate};
 pub use figures::heatmap::{BestGpuCell, BestGpuHeatmap, best_gpu_heatmap};
 pub use figures::mix::{GpuCounts, GpuMixByRate, gpu_mix_by_rate};
+pub use figures::scaling::{
+    CostPerPolicy, ReplicasOverTime, TypeReplicaCounts, cost_per_policy, replicas_over_time,
+};
 pub use figures::timeseries::{ReplicaSeries, RunTimeSeries, run_time_series};
 pub use figures::tokens::{NamedSeries, TokensPerDollarVsSlo, tokens_per_dollar_vs_slo};
 pub use figures::whatif::{PriceWhatIf, price_what_if};

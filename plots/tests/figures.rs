@@ -662,3 +662,101 @@ fn fonts_register_once_and_again() {
     ensure_fonts().unwrap();
     ensure_fonts().unwrap();
 }
+
+fn scaling_data() -> ReplicasOverTime {
+    ReplicasOverTime {
+        title: "HPA on a rising rate".into(),
+        time_s: vec![0.0, 30.0, 37.0, 120.0, 150.0],
+        end_s: 200.0,
+        types: vec![
+            TypeReplicaCounts {
+                name: "prefill/H100-SXM".into(),
+                billed: vec![1.0, 1.0, 1.0, 1.0, 1.0],
+                ready: vec![1.0, 1.0, 1.0, 1.0, 1.0],
+            },
+            TypeReplicaCounts {
+                name: "decode/A10G".into(),
+                billed: vec![1.0, 3.0, 3.0, 2.0, 1.0],
+                ready: vec![1.0, 1.0, 3.0, 2.0, 1.0],
+            },
+        ],
+        rate_time_s: vec![0.0, 60.0, 120.0],
+        rate_rps: vec![1.0, 6.5, 2.0],
+    }
+}
+
+#[test]
+fn replicas_over_time_draws_rate_and_counts() {
+    let dir = out_dir("replicas");
+    let figure = replicas_over_time(&scaling_data(), &dir, "replicas").unwrap();
+    let texts = check_files(&figure, &dir, "replicas", (1200, 960));
+    for wanted in [
+        "HPA on a rising rate",
+        "Arrivals (req/s)",
+        "Replicas",
+        "Simulated time (s)",
+        "decode/A10G billed",
+        "decode/A10G serving",
+        "prefill/H100-SXM billed",
+    ] {
+        assert_has(&texts, wanted);
+    }
+    // Without a rate the figure is one panel.
+    let mut counts_only = scaling_data();
+    counts_only.rate_time_s.clear();
+    counts_only.rate_rps.clear();
+    let figure = replicas_over_time(&counts_only, &dir, "counts").unwrap();
+    let texts = check_files(&figure, &dir, "counts", (1200, 720));
+    assert_lacks(&texts, "Arrivals (req/s)");
+}
+
+#[test]
+fn replicas_over_time_rejects_bad_data() {
+    let dir = out_dir("replicas-errors");
+    let mut serving_unbilled = scaling_data();
+    serving_unbilled.types[1].ready[1] = 4.0;
+    let error = replicas_over_time(&serving_unbilled, &dir, "x").unwrap_err();
+    assert!(error.to_string().contains("types[1].ready[1]"), "{error}");
+    let mut early_end = scaling_data();
+    early_end.end_s = 100.0;
+    let error = replicas_over_time(&early_end, &dir, "x").unwrap_err();
+    assert!(error.to_string().contains("end_s"), "{error}");
+    let mut short = scaling_data();
+    short.types[0].billed.pop();
+    assert!(matches!(
+        replicas_over_time(&short, &dir, "x"),
+        Err(PlotError::LengthMismatch { .. })
+    ));
+    let mut unsorted = scaling_data();
+    unsorted.rate_time_s = vec![0.0, 120.0, 60.0];
+    let error = replicas_over_time(&unsorted, &dir, "x").unwrap_err();
+    assert!(error.to_string().contains("rate_time_s[2]"), "{error}");
+}
+
+#[test]
+fn cost_per_policy_draws_one_line_per_policy() {
+    let dir = out_dir("policy-cost");
+    let data = CostPerPolicy {
+        title: "Cost by autoscaler".into(),
+        rates: vec![2.0, 4.0, 8.0],
+        series: vec![
+            line("static", &[Some(12.0), Some(12.0), Some(12.0)]),
+            line("hpa", &[Some(3.5), Some(6.1), None]),
+        ],
+    };
+    let figure = cost_per_policy(&data, &dir, "cost").unwrap();
+    let texts = check_files(&figure, &dir, "cost", (1200, 720));
+    for wanted in [
+        "Cost by autoscaler",
+        "static",
+        "hpa",
+        "Cost billed ($/hour)",
+        "Mean request rate (req/s)",
+    ] {
+        assert_has(&texts, wanted);
+    }
+    let mut negative = data.clone();
+    negative.series[1].values[0] = Some(-1.0);
+    let error = cost_per_policy(&negative, &dir, "x").unwrap_err();
+    assert!(error.to_string().contains("series[1].values[0]"), "{error}");
+}

@@ -37,8 +37,14 @@ pub struct GroupValidation {
 pub struct Validation {
     /// The fleet, as a cluster spec.
     pub allocation: String,
-    /// Its price, $/h.
+    /// Its price, $/h; for an autoscaled fleet, the dollars billed over the run (each
+    /// replica's billed life) divided by the run's hours.
     pub usd_per_hour: f64,
+    /// Simulated span of the run, seconds.
+    pub span_s: f64,
+    /// What the autoscaler did (autoscaled fleets only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<sim::ScalingReport>,
     /// Requests that arrived.
     pub arrived: u64,
     /// Requests completed.
@@ -183,9 +189,17 @@ pub fn validate(
         .map_err(|err| err.to_string())?;
     let overall = slo.evaluate(&sink.overall.samples);
     let answered = summary.requests.completed + summary.requests.rejected;
+    let usd_per_hour = match &summary.autoscale {
+        Some(scaling) if summary.span_s > 0.0 => {
+            scaling.types.iter().map(|t| t.billed_usd).sum::<f64>() / (summary.span_s / 3600.0)
+        }
+        _ => cluster.usd_per_hour(),
+    };
     Ok(Validation {
         allocation: cluster.describe(),
-        usd_per_hour: cluster.usd_per_hour(),
+        usd_per_hour,
+        span_s: summary.span_s,
+        scaling: summary.autoscale.clone(),
         arrived: summary.requests.arrived,
         completed: summary.requests.completed,
         rejected: summary.requests.rejected,

@@ -26,7 +26,8 @@ pub struct SourceArgs {
     /// Built-in workload preset (see `medley workload presets`).
     #[arg(long)]
     pub preset: Option<String>,
-    /// Request rate of the preset, requests per second (default: the preset's own rate).
+    /// Request rate, requests per second: a preset's (default: its own), or the rate a trace's
+    /// arrival times are rescaled to (default: as recorded).
     // Negative numbers reach the rate check (and its clear message) instead of clap's
     // "unexpected argument '-1'".
     #[arg(long, allow_negative_numbers = true)]
@@ -77,11 +78,47 @@ impl SourceArgs {
                     ..ReadOptions::default()
                 };
                 let reader = TraceReader::open(path, &options)?;
+                let description = format!("trace {} ({})", path.display(), reader.format());
+                let Some(rate) = self.rate else {
+                    return Ok(Stream {
+                        description,
+                        inner: Box::new(reader),
+                        error,
+                        expected: None,
+                    });
+                };
+                if !(rate.is_finite() && rate > 0.0) {
+                    return Err(format!("--rate {rate}: expected requests per second > 0").into());
+                }
+                // The trace's own rate takes a first pass (streamed, nothing kept).
+                let (mut count, mut last_s) = (0u64, 0.0f64);
+                for request in TraceReader::open(path, &options)? {
+                    let request = request?;
+                    count += 1;
+                    last_s = request.arrival_s;
+                }
+                if count < 2 || last_s <= 0.0 {
+                    return Err(format!(
+                        "--rate with {}: {count} requests over {last_s} s; rescaling needs at \
+                         least two requests arriving at different times",
+                        path.display()
+                    )
+                    .into());
+                }
+                let own_rate = count as f64 / last_s;
+                let factor = rate / own_rate;
                 Ok(Stream {
-                    description: format!("trace {} ({})", path.display(), reader.format()),
-                    inner: Box::new(reader),
+                    description: format!(
+                        "{description}, arrivals rescaled from {own_rate:.3} to {rate} req/s"
+                    ),
+                    inner: Box::new(reader.map(move |item| {
+                        item.map(|mut request| {
+                            request.arrival_s /= factor;
+                            request
+                        })
+                    })),
                     error,
-                    expected: None,
+                    expected: Some(count),
                 })
             }
             (None, Some(name)) => {

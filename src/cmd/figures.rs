@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use experiments::efficiency::{ProfileRow, best_of};
-use experiments::runner::{PointResult, ResultRow, unique_profile_rows};
+use experiments::runner::{PointResult, ResultRow, ScalingTrace, unique_profile_rows};
 use serde::Serialize;
 
 /// GPU count per type in a cluster spec.
@@ -100,6 +100,7 @@ pub fn draw_figures(
     plan_figures(&mut figures, &rows)?;
     what_if_figures(&mut figures, &rows)?;
     policy_figures(&mut figures, points)?;
+    scaling_figures(&mut figures, points)?;
     efficiency_figures(&mut figures, &unique_profile_rows(points), sizes)?;
     Ok(figures.written)
 }
@@ -326,6 +327,7 @@ enum Facet {
     Routers,
     Queues,
     Clusters,
+    Autoscalers,
 }
 
 impl Facet {
@@ -334,6 +336,7 @@ impl Facet {
             Facet::Routers => "routers",
             Facet::Queues => "queues",
             Facet::Clusters => "clusters",
+            Facet::Autoscalers => "autoscalers",
         }
     }
 
@@ -343,6 +346,7 @@ impl Facet {
             Facet::Routers => row.router.clone(),
             Facet::Queues => row.queue.clone(),
             Facet::Clusters => row.allocation.clone(),
+            Facet::Autoscalers => row.autoscaler.clone(),
         }
     }
 }
@@ -392,16 +396,23 @@ fn policy_figures(
     let base_router = base_value(&given, |r| r.router.clone(), "least-outstanding");
     let base_queue = base_value(&given, |r| r.queue.clone(), "fcfs");
     let base_cluster = base_value(&given, |r| r.allocation.clone(), "");
+    let base_autoscaler = base_value(&given, |r| r.autoscaler.clone(), "static");
     let mut rates: Vec<f64> = given.iter().map(|(r, _)| r.rate_rps).collect();
     rates.sort_by(f64::total_cmp);
     rates.dedup();
-    for facet in [Facet::Routers, Facet::Queues, Facet::Clusters] {
+    for facet in [
+        Facet::Routers,
+        Facet::Queues,
+        Facet::Clusters,
+        Facet::Autoscalers,
+    ] {
         let rows: Vec<PolicyRow<'_>> = given
             .iter()
             .filter(|(r, _)| {
                 (matches!(facet, Facet::Routers) || r.router == base_router)
                     && (matches!(facet, Facet::Queues) || r.queue == base_queue)
                     && (matches!(facet, Facet::Clusters) || r.allocation == base_cluster)
+                    && (matches!(facet, Facet::Autoscalers) || r.autoscaler == base_autoscaler)
             })
             .copied()
             .collect();
@@ -415,7 +426,33 @@ fn policy_figures(
             Facet::Routers => format!("queue {base_queue}, {base_cluster}"),
             Facet::Queues => format!("router {base_router}, {base_cluster}"),
             Facet::Clusters => format!("router {base_router}, queue {base_queue}"),
+            Facet::Autoscalers => format!("{base_cluster} at the start"),
         };
+        if matches!(facet, Facet::Autoscalers) && rates.len() >= 2 {
+            let series = names
+                .iter()
+                .map(|name| plots::NamedSeries {
+                    name: name.clone(),
+                    values: rates
+                        .iter()
+                        .map(|rate| {
+                            rows.iter()
+                                .find(|(r, _)| facet.of(r) == *name && r.rate_rps == *rate)
+                                .map(|(r, _)| r.usd_per_hour)
+                        })
+                        .collect(),
+                })
+                .collect();
+            figures.draw(
+                &plots::CostPerPolicy {
+                    title: format!("Cost billed by autoscaler ({held})"),
+                    rates: rates.clone(),
+                    series,
+                },
+                "cost_vs_rate_autoscalers",
+                plots::cost_per_policy,
+            )?;
+        }
         if rates.len() >= 2 {
             let series = names
                 .iter()
@@ -504,6 +541,82 @@ fn policy_figures(
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The replicas figure of one autoscaled run.
+pub(crate) fn replicas_figure(trace: &ScalingTrace, title: String) -> plots::ReplicasOverTime {
+    let column = |rows: &[Vec<u32>], t: usize| rows.iter().map(|row| f64::from(row[t])).collect();
+    plots::ReplicasOverTime {
+        title,
+        time_s: trace.time_s.clone(),
+        end_s: trace.end_s,
+        types: trace
+            .types
+            .iter()
+            .enumerate()
+            .map(|(t, name)| plots::TypeReplicaCounts {
+                name: name.clone(),
+                billed: column(&trace.billed, t),
+                ready: column(&trace.ready, t),
+            })
+            .collect(),
+        rate_time_s: (0..trace.arrivals.len())
+            .map(|k| k as f64 * trace.window_s)
+            .collect(),
+        rate_rps: trace
+            .arrivals
+            .iter()
+            .map(|&n| f64::from(n) / trace.window_s)
+            .collect(),
+    }
+}
+
+/// Simulate experiments with autoscaling: replicas over time for each autoscaled point (the
+/// first seed), named by policy and rate (and the point, when several share those).
+fn scaling_figures(
+    figures: &mut Figures<'_>,
+    points: &[PointResult],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let seed = points
+        .iter()
+        .filter(|p| p.scaling.is_some())
+        .map(|p| p.point.seed)
+        .min();
+    let scaled: Vec<(&PointResult, &ScalingTrace, &ResultRow)> = points
+        .iter()
+        .filter(|p| Some(p.point.seed) == seed)
+        .filter_map(|p| Some((p, p.scaling.as_ref()?, p.rows.first()?)))
+        .collect();
+    let stem_of = |trace: &ScalingTrace, row: &ResultRow| {
+        file_stem(&format!(
+            "replicas_{}_{}rps",
+            trace.policy,
+            format_rate(row.rate_rps)
+        ))
+    };
+    for (point, trace, row) in &scaled {
+        let mut stem = stem_of(trace, row);
+        if scaled
+            .iter()
+            .filter(|(_, t, r)| stem_of(t, r) == stem)
+            .count()
+            > 1
+        {
+            stem = format!("{stem}_p{}", point.point.index);
+        }
+        let title = format!(
+            "{} autoscaling at {} req/s, from {}",
+            trace.policy,
+            format_rate(row.rate_rps),
+            row.allocation
+        );
+        figures.draw(
+            &replicas_figure(trace, title),
+            &stem,
+            plots::replicas_over_time,
+        )?;
     }
     Ok(())
 }

@@ -257,7 +257,11 @@ fn render_workload_plan(report: &WorkloadPlan) -> String {
         ));
     }
     out.push('\n');
-    out.push_str(&report.plan.to_string());
+    let timed = TimedPlan {
+        plan: report.plan.clone(),
+        solve_seconds: report.solve_seconds,
+    };
+    out.push_str(&timed.to_string());
     if let Some(verification) = &report.verification {
         out.push('\n');
         out.push_str(&verification.to_string());

@@ -60,7 +60,8 @@ pub struct SimulateArgs {
     /// Interval of the per-replica time series (e.g. `1s`; `0s` writes no samples).
     #[arg(long, default_value = "1s")]
     pub sample_interval: String,
-    /// Write requests.{csv,parquet}, timeseries.{csv,parquet} and summary.json here.
+    /// Write requests.{csv,parquet}, timeseries.{csv,parquet} and summary.json here (and
+    /// figures/replicas.{png,svg} when autoscaling).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Step every iteration through the event queue (slower; same results).
@@ -504,15 +505,42 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            let mut sink = experiments::tables::TableSink::create(dir)?;
-            simulate(
+            let mut tables = experiments::tables::TableSink::create(dir)?;
+            let mut sink = ArrivalTap {
+                inner: &mut tables,
+                arrivals_s: Vec::new(),
+                keep: config.autoscale.policy != sim::AutoscalePolicy::Static,
+            };
+            let summary = simulate(
                 &cluster,
                 &config,
                 capacity.as_ref(),
                 stream.requests(),
                 &mut sink,
                 Some(&mut on_progress),
-            )?
+            )?;
+            if let Some(report) = &summary.autoscale {
+                let trace = experiments::runner::ScalingTrace::new(
+                    report,
+                    summary.span_s,
+                    sink.arrivals_s.iter().copied(),
+                );
+                let title = format!(
+                    "{} autoscaling: {} at the start",
+                    report.policy,
+                    cluster.describe()
+                );
+                let data = crate::cmd::figures::replicas_figure(&trace, title);
+                let figures = dir.join("figures");
+                std::fs::create_dir_all(&figures)
+                    .map_err(|e| format!("cannot create {}: {e}", figures.display()))?;
+                plots::replicas_over_time(&data, &figures, "replicas")?;
+                std::fs::write(
+                    figures.join("replicas.json"),
+                    serde_json::to_string_pretty(&data)?,
+                )?;
+            }
+            summary
         }
         None => simulate(
             &cluster,
@@ -548,6 +576,12 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
             "tables: {}/requests.{{csv,parquet}}, timeseries.{{csv,parquet}}, summary.json",
             dir.display()
         );
+        if summary.autoscale.is_some() {
+            println!(
+                "figure: {}/figures/replicas.{{png,svg}} (replicas over time; data in replicas.json)",
+                dir.display()
+            );
+        }
     }
     Ok(())
 }
@@ -746,5 +780,29 @@ pub fn print_summary(s: &Summary) {
             "  no TDP in the catalog (energy not counted): {}",
             e.types_without_tdp.join(", ")
         );
+    }
+}
+
+/// Passes records on, keeping each request's arrival time when asked (for the replicas figure).
+struct ArrivalTap<'a> {
+    inner: &'a mut dyn sim::RecordSink,
+    arrivals_s: Vec<f64>,
+    keep: bool,
+}
+
+impl sim::RecordSink for ArrivalTap<'_> {
+    fn request(&mut self, record: &sim::RequestRecord) -> std::io::Result<()> {
+        if self.keep {
+            self.arrivals_s.push(record.arrival_s);
+        }
+        self.inner.request(record)
+    }
+
+    fn sample(&mut self, sample: &sim::SampleRecord) -> std::io::Result<()> {
+        self.inner.sample(sample)
+    }
+
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.inner.finish()
     }
 }

@@ -5,6 +5,7 @@ pub mod cdf;
 pub mod cost;
 pub mod heatmap;
 pub mod mix;
+pub mod scaling;
 pub mod timeseries;
 pub mod tokens;
 pub mod whatif;
