@@ -27,12 +27,15 @@ const BASE: [&str; 10] = [
 ];
 
 /// The files `--out DIR` promises (see `medley simulate --help`).
-const OUT_FILES: [&str; 5] = [
+const OUT_FILES: [&str; 8] = [
     "requests.csv",
     "requests.parquet",
     "timeseries.csv",
     "timeseries.parquet",
     "summary.json",
+    "figures/timeseries.png",
+    "figures/timeseries.svg",
+    "figures/timeseries.json",
 ];
 
 fn simulate(extra: &[&str]) -> Value {
@@ -287,6 +290,25 @@ fn out_dir_holds_the_promised_tables_matching_the_summary() {
         span_s.floor() as usize,
         "one sample a second"
     );
+
+    // The time-series figure is drawn from exactly those samples.
+    let figure: Value = serde_json::from_slice(&read(&out.join("figures/timeseries.json")))
+        .expect("figure data is JSON");
+    let times = figure["time_s"].as_array().expect("time_s");
+    assert_eq!(times.len(), rows.len() / replicas);
+    let lines = figure["replicas"].as_array().expect("replicas");
+    assert_eq!(lines.len(), replicas);
+    let (waiting, running) = (column(&header, "waiting"), column(&header, "running"));
+    for row in &rows {
+        let t: f64 = row[time].parse().unwrap();
+        let k = times
+            .iter()
+            .position(|v| (v.as_f64().unwrap() - t).abs() < 1e-9)
+            .expect("every sample time is on the figure");
+        let line = &lines[row[replica].parse::<usize>().unwrap()];
+        assert_eq!(line["queue_len"][k].as_f64(), row[waiting].parse().ok());
+        assert_eq!(line["running"][k].as_f64(), row[running].parse().ok());
+    }
 }
 
 #[test]
@@ -692,6 +714,90 @@ fn autoscaling_reports_billed_cost_and_replica_counts() {
     ]));
     assert!(text.contains("autoscale (reactive on queue)"), "{text}");
     assert!(text.contains("billed over the replicas' lives"), "{text}");
+}
+
+#[test]
+fn each_pool_of_a_disaggregated_cluster_autoscales_and_its_replicas_are_drawn() {
+    let dir = TempDir::new("disagg-autoscale");
+    let out = dir.path().join("run");
+    let mut args = ARENA.to_vec();
+    args.extend_from_slice(&[
+        "--prefill-cluster",
+        "A10G:1",
+        "--decode-cluster",
+        "L4:1",
+        "--autoscale",
+        "hpa",
+        "--hpa-target",
+        "2",
+        "--autoscale-interval",
+        "5s",
+        "--scale-limits",
+        "prefill/A10G=1:2,decode/L4=1:3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let summary = succeeds_json(args);
+    // (Each request is routed twice here, to a prefill and to a decode replica.)
+    let c = &summary["requests"];
+    assert_eq!(
+        count(&c["arrived"], "arrived"),
+        count(&c["completed"], "completed")
+            + count(&c["rejected"], "rejected")
+            + count(&c["in_flight"], "in flight"),
+        "{c}"
+    );
+    let types = summary["autoscale"]["types"].as_array().unwrap();
+    let names: Vec<&str> = types
+        .iter()
+        .map(|t| t["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["prefill/A10G", "decode/L4"]);
+    let peaks: Vec<u64> = types.iter().map(|t| count(&t["peak"], "peak")).collect();
+    assert!(peaks[1] > 1, "the decode pool never grew: {types:?}");
+    assert!(peaks[0] <= 2 && peaks[1] <= 3, "limits broken: {peaks:?}");
+    // The replicas figure: its arrivals add up to the run's, and no pool serves more replicas
+    // than it is billed for.
+    let figure: Value = serde_json::from_slice(&read(&out.join("figures/replicas.json")))
+        .expect("replicas figure data");
+    let window = num(&figure["rate_time_s"][1], "window") - num(&figure["rate_time_s"][0], "0");
+    let arrived: f64 = figure["rate_rps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() * window)
+        .sum();
+    assert_close(
+        arrived,
+        num(&summary["requests"]["arrived"], "arrived"),
+        1e-9,
+        "arrivals",
+    );
+    for counts in figure["types"].as_array().unwrap() {
+        for (billed, ready) in counts["billed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(counts["ready"].as_array().unwrap())
+        {
+            assert!(billed.as_f64() >= ready.as_f64(), "{counts}");
+        }
+    }
+    assert!(out.join("figures/replicas.png").exists());
+    // Limits name the pool: a bare type name is not one of the cluster's.
+    let mut bare = ARENA.to_vec();
+    bare.extend_from_slice(&[
+        "--prefill-cluster",
+        "A10G:1",
+        "--decode-cluster",
+        "L4:1",
+        "--autoscale",
+        "hpa",
+        "--scale-limits",
+        "L4=1:3",
+    ]);
+    let err = fails(bare);
+    assert!(err.contains("decode/L4"), "{err}");
 }
 
 #[test]

@@ -60,8 +60,9 @@ pub struct SimulateArgs {
     /// Interval of the per-replica time series (e.g. `1s`; `0s` writes no samples).
     #[arg(long, default_value = "1s")]
     pub sample_interval: String,
-    /// Write requests.{csv,parquet}, timeseries.{csv,parquet} and summary.json here (and
-    /// figures/replicas.{png,svg} when autoscaling).
+    /// Write requests.{csv,parquet}, timeseries.{csv,parquet} and summary.json here, with
+    /// figures/timeseries.{png,svg} (per-replica queue, batch and KV use) and, when autoscaling,
+    /// figures/replicas.{png,svg}.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Step every iteration through the event queue (slower; same results).
@@ -501,15 +502,18 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
             p.now_s, p.finished
         ));
     };
+    let mut too_many_replicas = false;
     let summary = match &args.out {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             let mut tables = experiments::tables::TableSink::create(dir)?;
-            let mut sink = ArrivalTap {
+            let mut sink = FigureTap {
                 inner: &mut tables,
                 arrivals_s: Vec::new(),
-                keep: config.autoscale.policy != sim::AutoscalePolicy::Static,
+                keep_arrivals: config.autoscale.policy != sim::AutoscalePolicy::Static,
+                samples: Vec::new(),
+                instances: BTreeMap::new(),
             };
             let summary = simulate(
                 &cluster,
@@ -519,6 +523,17 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
                 &mut sink,
                 Some(&mut on_progress),
             )?;
+            let figures = dir.join("figures");
+            std::fs::create_dir_all(&figures)
+                .map_err(|e| format!("cannot create {}: {e}", figures.display()))?;
+            too_many_replicas = sink.instances.len() > MAX_PLOTTED_REPLICAS;
+            if let Some(data) = time_series_figure(&sink.samples, &sink.instances, &cluster) {
+                plots::run_time_series(&data, &figures, "timeseries")?;
+                std::fs::write(
+                    figures.join("timeseries.json"),
+                    serde_json::to_string_pretty(&data)?,
+                )?;
+            }
             if let Some(report) = &summary.autoscale {
                 let trace = experiments::runner::ScalingTrace::new(
                     report,
@@ -531,9 +546,6 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
                     cluster.describe()
                 );
                 let data = crate::cmd::figures::replicas_figure(&trace, title);
-                let figures = dir.join("figures");
-                std::fs::create_dir_all(&figures)
-                    .map_err(|e| format!("cannot create {}: {e}", figures.display()))?;
                 plots::replicas_over_time(&data, &figures, "replicas")?;
                 std::fs::write(
                     figures.join("replicas.json"),
@@ -576,6 +588,16 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
             "tables: {}/requests.{{csv,parquet}}, timeseries.{{csv,parquet}}, summary.json",
             dir.display()
         );
+        if dir.join("figures/timeseries.png").exists() {
+            println!(
+                "figure: {}/figures/timeseries.{{png,svg}} (queue, running and KV use per replica; data in timeseries.json)",
+                dir.display()
+            );
+        } else if too_many_replicas {
+            println!(
+                "no time-series figure: more than {MAX_PLOTTED_REPLICAS} replicas (the samples are in timeseries.csv)"
+            );
+        }
         if summary.autoscale.is_some() {
             println!(
                 "figure: {}/figures/replicas.{{png,svg}} (replicas over time; data in replicas.json)",
@@ -783,26 +805,86 @@ pub fn print_summary(s: &Summary) {
     }
 }
 
-/// Passes records on, keeping each request's arrival time when asked (for the replicas figure).
-struct ArrivalTap<'a> {
+/// Most replicas the time-series figure draws: beyond this its lines and legend are a blur.
+const MAX_PLOTTED_REPLICAS: usize = 24;
+
+/// Passes records on, keeping what the figures need: each request's arrival time (when asked,
+/// for the replicas figure) and the time-series samples.
+struct FigureTap<'a> {
     inner: &'a mut dyn sim::RecordSink,
     arrivals_s: Vec<f64>,
-    keep: bool,
+    keep_arrivals: bool,
+    /// (time, replica, waiting, running, KV fraction) per sample.
+    samples: Vec<(f64, u32, u32, u32, f64)>,
+    /// Instance name of each replica sampled.
+    instances: BTreeMap<u32, String>,
 }
 
-impl sim::RecordSink for ArrivalTap<'_> {
+impl sim::RecordSink for FigureTap<'_> {
     fn request(&mut self, record: &sim::RequestRecord) -> std::io::Result<()> {
-        if self.keep {
+        if self.keep_arrivals {
             self.arrivals_s.push(record.arrival_s);
         }
         self.inner.request(record)
     }
 
     fn sample(&mut self, sample: &sim::SampleRecord) -> std::io::Result<()> {
+        self.instances
+            .entry(sample.replica)
+            .or_insert_with(|| sample.instance.clone());
+        self.samples.push((
+            sample.time_s,
+            sample.replica,
+            sample.waiting,
+            sample.running,
+            sample.kv_blocks_used as f64 / sample.kv_blocks_total.max(1) as f64,
+        ));
         self.inner.sample(sample)
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
         self.inner.finish()
     }
+}
+
+/// The per-replica time series of a run (none without samples or with too many replicas to
+/// draw). A replica absent at a sample time (not started yet, or stopped) counts as idle.
+fn time_series_figure(
+    samples: &[(f64, u32, u32, u32, f64)],
+    instances: &BTreeMap<u32, String>,
+    cluster: &sim::Cluster,
+) -> Option<plots::RunTimeSeries> {
+    let mut times: Vec<f64> = samples.iter().map(|s| s.0).collect();
+    times.dedup();
+    if times.is_empty() || instances.len() > MAX_PLOTTED_REPLICAS {
+        return None;
+    }
+    let row: BTreeMap<u32, usize> = instances.keys().enumerate().map(|(k, &r)| (r, k)).collect();
+    let mut series: Vec<plots::ReplicaSeries> = instances
+        .iter()
+        .map(|(replica, instance)| plots::ReplicaSeries {
+            replica: format!("{instance}#{replica}"),
+            queue_len: vec![0.0; times.len()],
+            running: vec![0.0; times.len()],
+            kv_use: vec![0.0; times.len()],
+        })
+        .collect();
+    let mut k = 0;
+    for &(time, replica, waiting, running, kv) in samples {
+        while times[k] < time {
+            k += 1;
+        }
+        let line = &mut series[row[&replica]];
+        line.queue_len[k] = f64::from(waiting);
+        line.running[k] = f64::from(running);
+        line.kv_use[k] = kv.clamp(0.0, 1.0);
+    }
+    Some(plots::RunTimeSeries {
+        title: format!(
+            "Queue, batch and KV use per replica: {}",
+            cluster.describe()
+        ),
+        time_s: times,
+        replicas: series,
+    })
 }
