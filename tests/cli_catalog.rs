@@ -636,6 +636,7 @@ fn calibrate_recovers_its_own_predictions_and_fits_a_slower_card() {
         "per_prefill_overhead_us",
         "allreduce_step_us",
         "link_fraction",
+        "overlap_exponent",
     ] {
         overlay.push_str(&format!("{key} = {}\n", num(&after[key], key)));
     }

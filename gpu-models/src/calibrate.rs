@@ -6,9 +6,10 @@
 //! `batch_size` sequences over `token_size` generated tokens (mean context
 //! `prompt_size + token_size / 2`).
 //!
-//! The fit adjusts seven physical quantities per GPU — achieved fractions of peak FLOPS,
+//! The fit adjusts eight physical quantities per GPU — achieved fractions of peak FLOPS,
 //! memory bandwidth and link bandwidth; overheads per iteration, per decoding sequence and
-//! per prompt; and the all-reduce step latency —
+//! per prompt (at most 2 ms); the all-reduce step latency; and how far memory and compute
+//! time overlap —
 //! shared by every tensor-parallel degree, to minimise the sum of the prefill and decode mean
 //! absolute percentage errors (Nelder–Mead on transformed parameters, deterministic start).
 //!
@@ -111,6 +112,10 @@ pub struct GpuFit {
     pub after: Efficiency,
     /// Errors per tensor-parallel degree.
     pub groups: Vec<GroupError>,
+    /// Prefill MAPE over all rows with the catalog's factors, percent.
+    pub prefill_mape_before: f64,
+    /// Decode MAPE over all rows with the catalog's factors, percent.
+    pub decode_mape_before: f64,
     /// Prefill MAPE over all rows after fitting, percent.
     pub prefill_mape_after: f64,
     /// Decode MAPE over all rows after fitting, percent.
@@ -271,6 +276,7 @@ fn impossibility(m: &Measurement, model: &ModelSpec, gpu: &GpuSpec) -> Option<St
         per_prefill_overhead_us: 0.0,
         allreduce_step_us: 0.0,
         link_fraction: 1.0,
+        overlap_exponent: 1.0,
         provenance: String::new(),
     };
     let peak_gpu = GpuSpec {
@@ -328,29 +334,44 @@ pub fn mape(
     (100.0 * prefill_err / n, 100.0 * decode_err / n)
 }
 
+/// The logistic function, kept strictly inside (0, 1) for any input.
 fn logistic(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + (-x.clamp(-20.0, 20.0)).exp())
 }
 
 fn logit(p: f64) -> f64 {
     (p / (1.0 - p)).ln()
 }
 
-/// Efficiency factors from the unconstrained search vector.
-fn decode_params(theta: &[f64; 7], provenance: &str) -> Efficiency {
+/// Parameters the fit searches: the seven factors and the overlap exponent.
+const PARAMS: usize = 8;
+
+/// Most per-prompt cost the fit may use, microseconds: preparing a prompt's block table and
+/// inputs takes well under this. Left free, the fit absorbs the table's batch effects into it
+/// instead (A100's batches of 512-token prompts run slower than one prompt of the same tokens,
+/// H100's faster), about 14 ms per prompt on A100, which would then charge every prefill chunk
+/// the simulator runs.
+const MAX_PER_PREFILL_US: f64 = 2000.0;
+
+/// Efficiency factors from the unconstrained search vector. A parameter the table cannot pin
+/// down (the all-reduce step without tensor parallelism, say) may drift far; the bounds keep
+/// it finite: overheads under about a second, the overlap exponent under 1 + e^6.
+fn decode_params(theta: &[f64; PARAMS], provenance: &str) -> Efficiency {
+    let us = |x: f64| x.clamp(-20.0, 14.0).exp();
     Efficiency {
         flops_fraction: logistic(theta[0]),
         bandwidth_fraction: logistic(theta[1]),
-        iteration_overhead_us: theta[2].exp(),
-        per_sequence_overhead_us: theta[3].exp(),
-        allreduce_step_us: theta[4].exp(),
+        iteration_overhead_us: us(theta[2]),
+        per_sequence_overhead_us: us(theta[3]),
+        allreduce_step_us: us(theta[4]),
         link_fraction: logistic(theta[5]),
-        per_prefill_overhead_us: theta[6].exp(),
+        per_prefill_overhead_us: MAX_PER_PREFILL_US * logistic(theta[6]),
+        overlap_exponent: 1.0 + theta[7].clamp(-20.0, 6.0).exp(),
         provenance: provenance.to_string(),
     }
 }
 
-fn encode_params(e: &Efficiency) -> [f64; 7] {
+fn encode_params(e: &Efficiency) -> [f64; PARAMS] {
     [
         logit(e.flops_fraction.clamp(0.01, 0.99)),
         logit(e.bandwidth_fraction.clamp(0.01, 0.99)),
@@ -358,13 +379,18 @@ fn encode_params(e: &Efficiency) -> [f64; 7] {
         e.per_sequence_overhead_us.max(1.0).ln(),
         e.allreduce_step_us.max(0.1).ln(),
         logit(e.link_fraction.clamp(0.01, 0.99)),
-        e.per_prefill_overhead_us.max(1.0).ln(),
+        logit((e.per_prefill_overhead_us / MAX_PER_PREFILL_US).clamp(0.001, 0.999)),
+        (e.overlap_exponent - 1.0).max(0.01).ln(),
     ]
 }
 
 /// Nelder–Mead minimisation from `start` with a fixed initial step; deterministic.
-fn nelder_mead(objective: impl Fn(&[f64; 7]) -> f64, start: [f64; 7], step: f64) -> [f64; 7] {
-    const N: usize = 7;
+fn nelder_mead(
+    objective: impl Fn(&[f64; PARAMS]) -> f64,
+    start: [f64; PARAMS],
+    step: f64,
+) -> [f64; PARAMS] {
+    const N: usize = PARAMS;
     let mut simplex: Vec<([f64; N], f64)> = Vec::with_capacity(N + 1);
     simplex.push((start, objective(&start)));
     for i in 0..N {
@@ -440,6 +466,7 @@ fn features(model: &ModelSpec, gpu: &GpuSpec, tp: u32, batch: &BatchSummary) -> 
             per_sequence_overhead_us: 0.0,
             per_prefill_overhead_us: 0.0,
             allreduce_step_us,
+            overlap_exponent: 1.0,
             provenance: String::new(),
         },
         ..gpu.clone()
@@ -457,9 +484,10 @@ fn features(model: &ModelSpec, gpu: &GpuSpec, tp: u32, batch: &BatchSummary) -> 
     ]
 }
 
-/// The global minimum of the relative squared error, which is convex because the model is
-/// linear in (1/flops fraction, 1/bandwidth fraction, 1/link fraction, step latency and the
-/// three overheads); solved by exact coordinate descent within physical bounds.
+/// The global minimum of the relative squared error of the additive model (overlap exponent
+/// 1), which is convex because that model is linear in (1/flops fraction, 1/bandwidth
+/// fraction, 1/link fraction, step latency and the three overheads); solved by exact
+/// coordinate descent within physical bounds. A start for the full fit.
 fn least_squares_start(rows: &[&Measurement], model: &ModelSpec, gpu: &GpuSpec) -> Efficiency {
     let mut samples: Vec<([f64; 7], f64, f64)> = Vec::new();
     let prefill_weight = 1.0 / rows.len().max(1) as f64;
@@ -514,7 +542,8 @@ fn least_squares_start(rows: &[&Measurement], model: &ModelSpec, gpu: &GpuSpec) 
         allreduce_step_us: u[3],
         iteration_overhead_us: u[4],
         per_sequence_overhead_us: u[5],
-        per_prefill_overhead_us: u[6],
+        per_prefill_overhead_us: u[6].min(MAX_PER_PREFILL_US),
+        overlap_exponent: 1.0,
         provenance: String::new(),
     }
 }
@@ -567,7 +596,7 @@ pub fn calibrate(
         let model = catalog.model(model_name)?;
         let gpu = catalog.gpu(gpu_name)?;
         let before = gpu.efficiency.clone();
-        let objective = |theta: &[f64; 7]| {
+        let objective = |theta: &[f64; PARAMS]| {
             let (p, d) = mape(group, model, gpu, &decode_params(theta, ""));
             p + d
         };
@@ -580,11 +609,14 @@ pub fn calibrate(
         ];
         for flops_fraction in [0.4, 0.6, 0.8] {
             for link_fraction in [0.05, 0.15, 0.4, 0.8] {
-                starts.push(encode_params(&Efficiency {
-                    flops_fraction,
-                    link_fraction,
-                    ..Efficiency::datasheet_default()
-                }));
+                for overlap_exponent in [1.2, 2.0, 4.0] {
+                    starts.push(encode_params(&Efficiency {
+                        flops_fraction,
+                        link_fraction,
+                        overlap_exponent,
+                        ..Efficiency::datasheet_default()
+                    }));
+                }
             }
         }
         starts.push(encode_params(&least_squares_start(group, model, gpu)));
@@ -631,12 +663,15 @@ pub fn calibrate(
                 }
             })
             .collect();
+        let (prefill_before, decode_before) = mape(group, model, gpu, &before);
         fits.push(GpuFit {
             gpu: gpu_name.clone(),
             model: model_name.clone(),
             before,
             after,
             groups,
+            prefill_mape_before: prefill_before,
+            decode_mape_before: decode_before,
             prefill_mape_after: prefill_all,
             decode_mape_after: decode_all,
         });
@@ -667,7 +702,7 @@ pub fn fitted_rust(report: &CalibrationReport, catalog: &Catalog) -> String {
         out.push_str(&format!(
             "\nstatic {constant}: std::sync::LazyLock<Efficiency> = std::sync::LazyLock::new(|| Efficiency {{\n    \
              flops_fraction: {:.4},\n    bandwidth_fraction: {:.4},\n    iteration_overhead_us: {:.1},\n    \
-             per_sequence_overhead_us: {:.1},\n    per_prefill_overhead_us: {:.1},\n    allreduce_step_us: {:.2},\n    link_fraction: {:.4},\n    provenance: {:?}.to_string(),\n}});\n",
+             per_sequence_overhead_us: {:.1},\n    per_prefill_overhead_us: {:.1},\n    allreduce_step_us: {:.2},\n    link_fraction: {:.4},\n    overlap_exponent: {:.3},\n    provenance: {:?}.to_string(),\n}});\n",
             efficiency.flops_fraction,
             efficiency.bandwidth_fraction,
             efficiency.iteration_overhead_us,
@@ -675,6 +710,7 @@ pub fn fitted_rust(report: &CalibrationReport, catalog: &Catalog) -> String {
             efficiency.per_prefill_overhead_us,
             efficiency.allreduce_step_us,
             efficiency.link_fraction,
+            efficiency.overlap_exponent,
             efficiency.provenance,
         ));
     }

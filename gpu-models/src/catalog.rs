@@ -167,6 +167,7 @@ impl Catalog {
             set(&mut e.per_prefill_overhead_us, eff.per_prefill_overhead_us);
             set(&mut e.allreduce_step_us, eff.allreduce_step_us);
             set(&mut e.link_fraction, eff.link_fraction);
+            set(&mut e.overlap_exponent, eff.overlap_exponent);
             e.provenance = eff.provenance.unwrap_or_else(|| "user catalog".to_string());
         }
         check_gpu(&spec)?;
@@ -410,6 +411,13 @@ fn check_gpu(spec: &GpuSpec) -> Result<(), String> {
             ));
         }
     }
+    if !(e.overlap_exponent.is_finite() && e.overlap_exponent >= 1.0) {
+        return Err(format!(
+            "gpu '{}': efficiency.overlap_exponent must be a finite number >= 1 (1: memory and \
+             compute times add), found {}",
+            spec.name, e.overlap_exponent
+        ));
+    }
     for (key, value) in [
         ("efficiency.iteration_overhead_us", e.iteration_overhead_us),
         (
@@ -471,6 +479,7 @@ struct EfficiencyPatch {
     per_prefill_overhead_us: Option<f64>,
     allreduce_step_us: Option<f64>,
     link_fraction: Option<f64>,
+    overlap_exponent: Option<f64>,
     provenance: Option<String>,
 }
 

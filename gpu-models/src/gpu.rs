@@ -47,6 +47,12 @@ pub struct Efficiency {
     pub allreduce_step_us: f64,
     /// Fraction of the scale-up link's one-way bandwidth that all-reduces achieve.
     pub link_fraction: f64,
+    /// How an iteration's memory and compute times combine: their k-norm
+    /// `(memory^k + compute^k)^(1/k)`. 1 adds them (no overlap); large values approach the
+    /// pure roofline maximum (perfect overlap). Real kernels overlap weight streaming with
+    /// matrix math only in part, so mid-sized prefills sit between the two.
+    #[serde(default = "default_overlap_exponent")]
+    pub overlap_exponent: f64,
     /// Where these numbers come from: `datasheet default` or the fit that produced them.
     pub provenance: String,
 }
@@ -62,16 +68,25 @@ impl Efficiency {
             per_prefill_overhead_us: 1000.0,
             allreduce_step_us: 10.0,
             link_fraction: 0.7,
+            overlap_exponent: DEFAULT_OVERLAP_EXPONENT,
             provenance: DEFAULT_PROVENANCE.to_string(),
         }
     }
+}
+
+/// Overlap exponent of GPUs without measurements: our assumption, between the fitted A100
+/// and H100 values (about 2 and 2.6) and rounded down, i.e. towards less overlap.
+pub const DEFAULT_OVERLAP_EXPONENT: f64 = 2.0;
+
+fn default_overlap_exponent() -> f64 {
+    DEFAULT_OVERLAP_EXPONENT
 }
 
 /// Why the default efficiency numbers are what they are.
 pub const DEFAULT_PROVENANCE: &str = "datasheet default: 60% of dense peak FLOPS and 75% of peak \
     bandwidth (typical for vLLM-class engines; sustained HBM bandwidth is 80-90% of peak per \
     shared/gpus/README.md), 3 ms per iteration, 0.15 ms per decoding sequence, 1 ms per prompt, 10 us per all-reduce step, 70% of link \
-    bandwidth in all-reduces";
+    bandwidth in all-reduces, memory and compute combined as a 2-norm (partial overlap)";
 
 /// The fitted efficiency of A100-80GB (see `crate::calibrate`).
 fn fitted_a100() -> Efficiency {

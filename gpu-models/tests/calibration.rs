@@ -50,20 +50,31 @@ fn builtin_catalog_reproduces_the_fit_on_shared_measurements() {
             (all_decode - fit.decode_mape_after).abs() < 0.5,
             "{gpu_name}"
         );
+        // The target: at most 10% on prefill and on decode over each GPU's measurements.
+        assert!(
+            all_prefill <= 10.0,
+            "{gpu_name} prefill MAPE {all_prefill:.1}%"
+        );
+        assert!(
+            all_decode <= 10.0,
+            "{gpu_name} decode MAPE {all_decode:.1}%"
+        );
         for tp in [2, 4] {
             let group: Vec<&_> = used.iter().copied().filter(|m| m.tp == tp).collect();
             let (prefill, decode) = mape(&group, model, gpu, &gpu.efficiency);
             assert!(decode <= 10.0, "{gpu_name} TP{tp} decode MAPE {decode:.1}%");
-            // Known gap against the 10% target: the table's batched TP4 prefills grow faster
-            // than batch size (512 x 16 prompts take 27% longer than one 8192-token prompt),
-            // which no single-forward-pass engine does; the physical model does not chase it.
+            // Per tensor-parallel degree, A100 TP4 stays just above 10% (10.7%): its batched
+            // prefills grow faster than batch size (512 x 16 prompts take 24% longer than one
+            // 8192-token prompt, while on H100 they are faster), which no single forward pass
+            // does; the fit caps the per-prompt cost rather than chase it.
             assert!(
-                prefill <= 17.0,
+                prefill <= 11.0,
                 "{gpu_name} TP{tp} prefill MAPE {prefill:.1}%"
             );
         }
     }
     for fit in &report.fits {
+        assert!(fit.prefill_mape_after <= 10.0, "{fit:?}");
         assert!(fit.decode_mape_after <= 10.0, "{fit:?}");
     }
 }
@@ -79,9 +90,10 @@ fn fit_recovers_a_table_made_by_known_factors() {
         bandwidth_fraction: 0.8,
         iteration_overhead_us: 4000.0,
         per_sequence_overhead_us: 300.0,
-        per_prefill_overhead_us: 2000.0,
+        per_prefill_overhead_us: 800.0,
         allreduce_step_us: 12.0,
         link_fraction: 0.6,
+        overlap_exponent: 2.5,
         provenance: "truth".into(),
     };
     let gpu = GpuSpec {

@@ -75,7 +75,7 @@ fn mean_e2e(sink: &VecSink) -> f64 {
     done.iter().sum::<f64>() / done.len() as f64
 }
 
-/// One A10G replica holding at most 8 sequences, so a queue forms at 85% load.
+/// One A10G replica holding at most 8 sequences, so a queue forms at the rates used here.
 fn bimodal_setup(queue: QueueKind, predictor: PredictorKind) -> SimConfig {
     SimConfig {
         engine: engine(BatchingMode::Continuous, 8),
@@ -87,7 +87,7 @@ fn bimodal_setup(queue: QueueKind, predictor: PredictorKind) -> SimConfig {
 }
 
 fn bimodal_stream() -> Vec<Request> {
-    bimodal(3000, 0.9, 100, 20, 800, 0.8, 5)
+    bimodal(3000, 1.0, 100, 20, 800, 0.8, 5)
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn sjf_with_the_bucket_average_predictor_learns_from_completions() {
     // Short prompts ask for short answers, long prompts for long ones: the running mean per
     // input bucket, learned only from completed requests, separates the two modes.
     let mut rng = Pcg64::seed_from_u64(12);
-    let gaps = Exp::new(0.8).unwrap();
+    let gaps = Exp::new(0.9).unwrap();
     let mut t = 0.0;
     let requests: Vec<Request> = (0..3000)
         .map(|i| {
@@ -420,7 +420,7 @@ fn least_slack_puts_longer_prompts_first_among_equal_deadlines() {
 #[test]
 fn priority_serves_the_top_class_first_and_aging_bounds_the_wait_of_the_rest() {
     let a10g = cluster("A10G:1");
-    let requests = two_class_stream(3000, 1.1, 4);
+    let requests = two_class_stream(3000, 1.2, 4);
     let mean_ttft = |sink: &VecSink, class: u16| {
         let classes: BTreeMap<u64, u16> = requests.iter().map(|r| (r.id, r.slo_class)).collect();
         let t: Vec<f64> = sink
@@ -463,7 +463,7 @@ fn priority_serves_the_top_class_first_and_aging_bounds_the_wait_of_the_rest() {
 #[test]
 fn slo_odbs_groups_static_batches_by_length() {
     let a10g = cluster("A10G:1");
-    let requests = bimodal(2000, 0.5, 100, 20, 400, 0.7, 21);
+    let requests = bimodal(2000, 0.55, 100, 20, 400, 0.7, 21);
     let config = |queue| SimConfig {
         engine: engine(BatchingMode::Static, 8),
         queue,

@@ -481,6 +481,15 @@ fn print_calibration(report: &CalibrationReport) {
                 format!("{:.1}%", g.decode_mape_after),
             ]);
         }
+        table.row([
+            fit.gpu.clone(),
+            "all".to_string(),
+            fit.groups.iter().map(|g| g.rows).sum::<usize>().to_string(),
+            format!("{:.1}%", fit.prefill_mape_before),
+            format!("{:.1}%", fit.decode_mape_before),
+            format!("{:.1}%", fit.prefill_mape_after),
+            format!("{:.1}%", fit.decode_mape_after),
+        ]);
     }
     print!("{}", table.render());
     let mut factors = TextTable::new([
@@ -489,8 +498,10 @@ fn print_calibration(report: &CalibrationReport) {
         "BW frac",
         "iter overhead us",
         "per-seq us",
+        "per-prompt us",
         "all-reduce step us",
         "link frac",
+        "overlap k",
     ]);
     for fit in &report.fits {
         let e = &fit.after;
@@ -500,8 +511,10 @@ fn print_calibration(report: &CalibrationReport) {
             format!("{:.3}", e.bandwidth_fraction),
             format!("{:.0}", e.iteration_overhead_us),
             format!("{:.0}", e.per_sequence_overhead_us),
+            format!("{:.0}", e.per_prefill_overhead_us),
             format!("{:.1}", e.allreduce_step_us),
             format!("{:.3}", e.link_fraction),
+            format!("{:.2}", e.overlap_exponent),
         ]);
     }
     println!("fitted factors:");
