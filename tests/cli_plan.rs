@@ -319,3 +319,138 @@ fn every_backend_agrees_and_a_node_limit_is_reported_honestly() {
     ]);
     assert!(err.contains("microlp"), "{err}");
 }
+
+/// A light `plan --workload` on arena over L4 and A10G (profiles in a second or so).
+const LIGHT_PLAN: [&str; 20] = [
+    "plan",
+    "--workload",
+    "arena",
+    "--rate",
+    "0.5",
+    "--duration",
+    "60s",
+    "--slo-tpot",
+    "120ms",
+    "--requests-per-trial",
+    "60",
+    "--replicates",
+    "1",
+    "--tolerance",
+    "0.25",
+    "--prices",
+    "melange-2024",
+    "--gpus",
+    "L4,A10G",
+    "--no-cache",
+];
+
+#[test]
+fn a_rate_forecast_gives_a_schedule_the_autoscaler_replays() {
+    let dir = TempDir::new("plan-windows");
+    let file = dir.path().join("schedule.toml");
+    let mut args = LIGHT_PLAN.to_vec();
+    args.extend_from_slice(&[
+        "--quiet",
+        "--json",
+        "--windows",
+        "2m=0.5,2m=3,2m=1",
+        "--schedule-out",
+        file.to_str().unwrap(),
+    ]);
+    let report = succeeds_json(args);
+    let schedule = &report["schedule"];
+    let windows = schedule["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 3);
+    let labels: Vec<&str> = windows
+        .iter()
+        .map(|w| w["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["0-2m", "2m-4m", "4m-6m"]);
+    // The schedule costs each window's plan over its hours, and never more than the peak fleet.
+    let mut total = 0.0;
+    for window in windows {
+        let cost = num(&window["plan"]["hourly_cost"], "window $/h") * num(&window["hours"], "h");
+        assert_close(num(&window["cost"], "window $"), cost, 1e-9, "window cost");
+        total += cost;
+    }
+    assert_close(
+        num(&schedule["schedule_cost"], "schedule $"),
+        total,
+        1e-9,
+        "schedule",
+    );
+    assert!(total <= num(&schedule["peak_cost"], "peak $") + 1e-9);
+    assert!(
+        num(&windows[1]["plan"]["hourly_cost"], "peak window")
+            > num(&windows[0]["plan"]["hourly_cost"], "first window"),
+        "six times the rate must cost more"
+    );
+
+    // The file lists every type of the peak fleet in every window, starting where the window
+    // before ended; `medley simulate` replays it and scales to those counts.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let parsed: toml::Table = toml::from_str(&text).unwrap();
+    let file_windows = parsed["window"].as_array().unwrap();
+    let starts: Vec<i64> = file_windows
+        .iter()
+        .map(|w| w["start"].as_integer().unwrap())
+        .collect();
+    assert_eq!(starts, [0, 120, 240]);
+    let types: Vec<String> = schedule["peak_fleet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["gpu_type"].as_str().unwrap().to_string())
+        .collect();
+    let mut peaks = BTreeMap::new();
+    for (window, planned) in file_windows.iter().zip(windows) {
+        for gpu in &types {
+            let count = window[gpu.as_str()].as_integer().unwrap();
+            let in_plan = planned["plan"]["allocations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["gpu_type"] == gpu.as_str())
+                .map_or(0, |a| count_of(&a["instances"]));
+            assert_eq!(count, in_plan, "{gpu} in {}", planned["label"]);
+            let peak = peaks.entry(gpu.clone()).or_insert(0);
+            *peak = (*peak).max(count);
+        }
+    }
+    let cluster = types
+        .iter()
+        .enumerate()
+        .map(|(k, gpu)| format!("{gpu}:{}", u32::from(k == 0)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let summary = succeeds_json([
+        "simulate",
+        "--preset",
+        "arena",
+        "--rate",
+        "1.5",
+        "--duration",
+        "6m",
+        "--cluster",
+        &cluster,
+        "--autoscale",
+        "schedule",
+        "--schedule",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    for scaled in summary["autoscale"]["types"].as_array().unwrap() {
+        let gpu = scaled["instance"].as_str().unwrap();
+        let final_ready = count(&scaled["final_ready"], "final");
+        let last = file_windows[2][gpu].as_integer().unwrap() as u64;
+        assert_eq!(final_ready, last, "{gpu} ends at the last window's count");
+        assert!(count(&scaled["peak"], "peak") >= peaks[gpu] as u64, "{gpu}");
+    }
+
+    let err = fails(LIGHT_PLAN.iter().chain(&["--windows", "2m=fast"]));
+    assert!(err.contains("--windows entry '2m=fast'"), "{err}");
+}
+
+fn count_of(value: &Value) -> i64 {
+    value.as_i64().expect("a whole number")
+}

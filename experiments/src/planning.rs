@@ -32,6 +32,8 @@ pub struct WorkloadPlan {
     /// Wall-clock time of that solve, seconds (shown to people; result tables leave it out so
     /// they stay byte-identical).
     pub solve_seconds: f64,
+    /// With a rate forecast: one plan per window, against one fleet sized for the peak.
+    pub schedule: Option<solver::Schedule>,
     /// With verification: every round of simulation and re-planning.
     pub verification: Option<VerifyOutcome>,
     /// Each possible single-type fleet simulated on the workload (when asked).
@@ -55,6 +57,8 @@ pub struct PlanSettings {
     pub verify: Option<VerifySettings>,
     /// Also simulate every possible single-type fleet with these simulator settings.
     pub simulate_baselines: Option<SimConfig>,
+    /// A rate forecast: plan one fleet per window as well (empty: none).
+    pub windows: Vec<solver::TimeWindow>,
 }
 
 /// The workload to plan for.
@@ -99,6 +103,15 @@ pub fn plan_workload(
         plan,
         solve_seconds,
     } = solver::solve_timed(&problem, &settings.options)?;
+    let schedule = if settings.windows.is_empty() {
+        None
+    } else {
+        Some(solver::plan_schedule(
+            &problem,
+            &settings.windows,
+            &settings.options,
+        )?)
+    };
     let capacity = profiles.capacity_table();
     let verification = match &settings.verify {
         Some(verify) => Some(solver::plan_and_verify(
@@ -154,6 +167,7 @@ pub fn plan_workload(
         profiles,
         plan,
         solve_seconds,
+        schedule,
         verification,
         baseline_validations,
     })
@@ -299,4 +313,30 @@ pub fn reprice(
         table.usd_per_hour = per_gpu * f64::from(table.tp);
     }
     Ok(priced)
+}
+
+/// A schedule's per-window fleets as a `medley simulate --autoscale schedule --schedule FILE`
+/// file (TOML): each window starts where the one before it ended and names every type of the
+/// peak fleet, so types a window does not use are scaled to zero.
+pub fn schedule_toml(schedule: &solver::Schedule) -> String {
+    let mut out = String::from(
+        "# Replicas per window, planned by medley plan --windows; replay with\n\
+         # medley simulate --autoscale schedule --schedule THIS_FILE\n",
+    );
+    let mut start_s = 0.0;
+    for window in &schedule.windows {
+        out.push_str(&format!(
+            "\n[[window]]\n# {} at {} req/s, ${:.2}/h\nstart = {}\n",
+            window.label, window.request_rate, window.plan.hourly_cost, start_s
+        ));
+        for entry in &schedule.peak_fleet {
+            out.push_str(&format!(
+                "\"{}\" = {}\n",
+                entry.gpu_type,
+                window.plan.instances_of(&entry.gpu_type)
+            ));
+        }
+        start_s += window.hours * 3600.0;
+    }
+    out
 }

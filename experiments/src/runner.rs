@@ -904,6 +904,7 @@ fn run_point(
                 ..VerifySettings::default()
             }),
             simulate_baselines: plan_config.simulate_baselines.then(|| sim_config.clone()),
+            windows: Vec::new(),
         };
         let report = plan_workload(
             set,

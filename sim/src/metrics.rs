@@ -427,8 +427,9 @@ impl MetricsAccumulator {
                     instance: ty.name.clone(),
                     role: ty.role,
                     replicas: mine.len() as u32,
-                    busy_fraction: mine.iter().map(|r| r.busy_fraction).sum::<f64>() / n,
-                    mean_kv_use: mine.iter().map(|r| r.mean_kv_use).sum::<f64>() / n,
+                    // Folded from +0.0: an empty f64 sum is -0.0, printed "-0.0%".
+                    busy_fraction: mine.iter().fold(0.0, |sum, r| sum + r.busy_fraction) / n,
+                    mean_kv_use: mine.iter().fold(0.0, |sum, r| sum + r.mean_kv_use) / n,
                     completed,
                     slo_met: met,
                     attainment: if completed > 0 {

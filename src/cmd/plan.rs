@@ -76,6 +76,59 @@ pub struct PlanArgs {
     /// With --verify: router of the simulated fleet.
     #[arg(long, default_value = "melange")]
     pub router: String,
+    /// With --workload: also plan one fleet per time window of a rate forecast, given as
+    /// consecutive `LENGTH=RATE` windows (e.g. `6h=2,6h=10,12h=4`), and compare the schedule's
+    /// cost with one fleet sized for the peak window.
+    #[arg(long, requires = "workload")]
+    pub windows: Option<String>,
+    /// With --windows: write the per-window fleets as a schedule file (TOML) for
+    /// `medley simulate --autoscale schedule --schedule FILE`.
+    #[arg(long, requires = "windows")]
+    pub schedule_out: Option<std::path::PathBuf>,
+}
+
+/// Parses consecutive `LENGTH=RATE` windows into labelled time windows.
+fn parse_windows(text: &str) -> Result<Vec<solver::TimeWindow>, String> {
+    let mut windows = Vec::new();
+    let mut start_s = 0.0;
+    for part in text.split(',').map(str::trim) {
+        let bad = || format!("--windows entry '{part}': expected LENGTH=RATE, e.g. 6h=2.5");
+        let (length, rate) = part.split_once('=').ok_or_else(bad)?;
+        let length_s = sim::parse_duration_s(length.trim()).ok_or_else(bad)?;
+        let rate: f64 = rate.trim().parse().map_err(|_| bad())?;
+        if !(length_s > 0.0 && length_s.is_finite()) {
+            return Err(format!(
+                "--windows entry '{part}': the length must be positive"
+            ));
+        }
+        if !(rate >= 0.0 && rate.is_finite()) {
+            return Err(format!(
+                "--windows entry '{part}': the rate must be >= 0 req/s"
+            ));
+        }
+        let end_s = start_s + length_s;
+        windows.push(solver::TimeWindow {
+            label: format!("{}-{}", clock(start_s), clock(end_s)),
+            hours: length_s / 3600.0,
+            request_rate: rate,
+            bucket_fractions: None,
+        });
+        start_s = end_s;
+    }
+    Ok(windows)
+}
+
+/// Seconds as the shortest exact `h`, `m` or `s` text.
+fn clock(seconds: f64) -> String {
+    if seconds == 0.0 {
+        "0".to_string()
+    } else if seconds % 3600.0 == 0.0 {
+        format!("{}h", seconds / 3600.0)
+    } else if seconds % 60.0 == 0.0 {
+        format!("{}m", seconds / 60.0)
+    } else {
+        format!("{seconds}s")
+    }
 }
 
 /// Parses `NAME=COUNT`.
@@ -209,6 +262,10 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
         },
         verify,
         simulate_baselines: None,
+        windows: match &args.windows {
+            Some(text) => parse_windows(text)?,
+            None => Vec::new(),
+        },
     };
     let report = plan_workload(
         profiles,
@@ -223,6 +280,18 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
         &args.profile.engine.instance_options()?,
     )
     .map_err(|err| err.to_string())?;
+    if let (Some(path), Some(schedule)) = (&args.schedule_out, &report.schedule) {
+        std::fs::write(path, experiments::planning::schedule_toml(schedule))
+            .map_err(|err| format!("{}: cannot write: {err}", path.display()))?;
+        if !quiet {
+            eprintln!(
+                "schedule written to {}: replay it with medley simulate --autoscale schedule \
+                 --schedule {} (the cluster must list every type, e.g. with 0 replicas)",
+                path.display(),
+                path.display()
+            );
+        }
+    }
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else if args.melange_output {
@@ -262,6 +331,10 @@ fn render_workload_plan(report: &WorkloadPlan) -> String {
         solve_seconds: report.solve_seconds,
     };
     out.push_str(&timed.to_string());
+    if let Some(schedule) = &report.schedule {
+        out.push_str("\nschedule: one fleet per window of the forecast\n");
+        out.push_str(&schedule.to_string());
+    }
     if let Some(verification) = &report.verification {
         out.push('\n');
         out.push_str(&verification.to_string());
