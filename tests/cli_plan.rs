@@ -8,7 +8,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{TempDir, assert_close, count, fails, fixture, num, succeeds, succeeds_json};
+use common::{
+    LIGHT_WORKLOAD, TempDir, assert_close, count, fails, fixture, num, succeeds, succeeds_json,
+};
 use serde_json::Value;
 
 const FORMULATIONS: [&str; 2] = ["compact", "melange"];
@@ -320,35 +322,19 @@ fn every_backend_agrees_and_a_node_limit_is_reported_honestly() {
     assert!(err.contains("microlp"), "{err}");
 }
 
-/// A light `plan --workload` on arena over L4 and A10G (profiles in a second or so).
-const LIGHT_PLAN: [&str; 20] = [
-    "plan",
-    "--workload",
-    "arena",
-    "--rate",
-    "0.5",
-    "--duration",
-    "60s",
-    "--slo-tpot",
-    "120ms",
-    "--requests-per-trial",
-    "60",
-    "--replicates",
-    "1",
-    "--tolerance",
-    "0.25",
-    "--prices",
-    "melange-2024",
-    "--gpus",
-    "L4,A10G",
-    "--no-cache",
-];
+/// `plan --workload` on a light arena stream over L4 and A10G (profiles in a second or so).
+fn light_plan() -> Vec<&'static str> {
+    let mut args = vec!["plan"];
+    args.extend_from_slice(&LIGHT_WORKLOAD);
+    args.extend_from_slice(&["--gpus", "L4,A10G", "--no-cache"]);
+    args
+}
 
 #[test]
 fn a_rate_forecast_gives_a_schedule_the_autoscaler_replays() {
     let dir = TempDir::new("plan-windows");
     let file = dir.path().join("schedule.toml");
-    let mut args = LIGHT_PLAN.to_vec();
+    let mut args = light_plan();
     args.extend_from_slice(&[
         "--quiet",
         "--json",
@@ -447,7 +433,7 @@ fn a_rate_forecast_gives_a_schedule_the_autoscaler_replays() {
         assert!(count(&scaled["peak"], "peak") >= peaks[gpu] as u64, "{gpu}");
     }
 
-    let err = fails(LIGHT_PLAN.iter().chain(&["--windows", "2m=fast"]));
+    let err = fails(light_plan().into_iter().chain(["--windows", "2m=fast"]));
     assert!(err.contains("--windows entry '2m=fast'"), "{err}");
 }
 

@@ -5,28 +5,8 @@
 
 mod common;
 
-use common::{assert_close, count, fails, num, succeeds, succeeds_json};
+use common::{LIGHT_WORKLOAD, assert_close, count, fails, num, succeeds, succeeds_json};
 use serde_json::Value;
-
-/// A short, light stream and quick, cache-free profiling.
-const LIGHT: [&str; 16] = [
-    "--workload",
-    "arena",
-    "--rate",
-    "0.5",
-    "--duration",
-    "60s",
-    "--slo-tpot",
-    "120ms",
-    "--requests-per-trial",
-    "60",
-    "--replicates",
-    "1",
-    "--tolerance",
-    "0.25",
-    "--prices",
-    "melange-2024",
-];
 
 fn validate(cluster: &str, extra: &[&str]) -> Value {
     let mut args = vec![
@@ -37,7 +17,7 @@ fn validate(cluster: &str, extra: &[&str]) -> Value {
         "--quiet",
         "--json",
     ];
-    args.extend_from_slice(&LIGHT);
+    args.extend_from_slice(&LIGHT_WORKLOAD);
     args.extend_from_slice(extra);
     succeeds_json(args)
 }
@@ -172,7 +152,7 @@ fn other_routers_need_no_profiles_and_results_are_deterministic() {
     // The table shows the same fleet, cost and groups.
     let mut args = vec!["validate", "--cluster", "A10G:2", "--router", "round-robin"];
     args.extend_from_slice(&["--no-cache", "--quiet"]);
-    args.extend_from_slice(&LIGHT);
+    args.extend_from_slice(&LIGHT_WORKLOAD);
     let text = succeeds(args);
     assert!(text.contains("fleet A10G:2"), "{text}");
     assert!(
@@ -189,7 +169,7 @@ fn other_routers_need_no_profiles_and_results_are_deterministic() {
 #[test]
 fn bad_input_gets_a_clear_error() {
     let mut args = vec!["validate", "--cluster", "H900-NOPE:2", "--quiet"];
-    args.extend_from_slice(&LIGHT);
+    args.extend_from_slice(&LIGHT_WORKLOAD);
     let err = fails(args);
     assert!(
         err.contains("H900-NOPE") && err.contains("--cluster"),
@@ -211,7 +191,7 @@ fn bad_input_gets_a_clear_error() {
     assert!(err.contains("A10G:one"), "{err}");
 
     let mut args = vec!["validate", "--cluster", "A10G:1", "--router", "fastest"];
-    args.extend_from_slice(&LIGHT);
+    args.extend_from_slice(&LIGHT_WORKLOAD);
     let err = fails(args);
     assert!(
         err.contains("fastest") && err.contains("round-robin"),

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{cluster, poisson};
+use common::{cluster, fast_path_difference, poisson, stepped_stream};
 use gpu_models::{Catalog, InstanceOptions};
 use proptest::prelude::*;
 use sim::{
@@ -13,7 +13,7 @@ use sim::{
     REJECT_TOO_LONG, ReplicaRole, RequestStatus, ScaleLimits, ScaleMetric, ScheduleWindow,
     SimConfig, Summary, VecSink, parse_spec, simulate,
 };
-use workloads::{ArrivalProcess, LengthDist, LengthModel, RateProfile, Request, Workload};
+use workloads::Request;
 
 /// A Llama-2-7B cluster with a prefill pool and a decode pool.
 fn disaggregated(prefill: &str, decode: &str, options: &InstanceOptions) -> Cluster {
@@ -302,21 +302,6 @@ fn unsupported_combinations_are_clear_errors() {
     assert!(err.contains("decode pool has no replicas"), "{err}");
 }
 
-/// Requests of fixed lengths arriving at a piecewise-constant rate (`step_s` per rate).
-fn stepped_stream(step_s: f64, rates: &[f64], input: u32, output: u32, seed: u64) -> Vec<Request> {
-    let profile = RateProfile::new(step_s, rates.to_vec(), false).unwrap();
-    let lengths = LengthModel::independent(
-        LengthDist::Fixed { tokens: input },
-        LengthDist::Fixed { tokens: output },
-    )
-    .unwrap();
-    let workload = Workload::new(ArrivalProcess::Profile(profile), lengths).unwrap();
-    workload
-        .stream(step_s * rates.len() as f64, seed)
-        .unwrap()
-        .collect()
-}
-
 /// Ready replicas of type `t` at each change: (time, ready).
 fn ready_series(summary: &Summary, t: usize) -> Vec<(f64, u32)> {
     let report = summary.autoscale.as_ref().unwrap();
@@ -444,17 +429,8 @@ proptest! {
             prop_assert_eq!(report.pending_at_end, 0);
             prop_assert_eq!(c.in_flight, 0);
         }
-        let slow = SimConfig { fast_path: false, ..config.clone() };
-        let (mut slow_summary, slow_sink) = run(&split, &slow, requests);
-        prop_assert_eq!(&sink.requests, &slow_sink.requests);
-        prop_assert_eq!(&sink.samples, &slow_sink.samples);
-        let mut fast_summary = summary;
-        fast_summary.queue_events = 0;
-        slow_summary.queue_events = 0;
-        prop_assert_eq!(
-            serde_json::to_string(&fast_summary).unwrap(),
-            serde_json::to_string(&slow_summary).unwrap()
-        );
+        let difference = fast_path_difference(&split, &config, requests, (&summary, &sink));
+        prop_assert!(difference.is_none(), "{:?}", difference);
     }
 
     /// Autoscaled pools, including schedules that leave a pool empty for a while: every
@@ -522,16 +498,7 @@ proptest! {
         for replica in &summary.replicas {
             prop_assert!(replica.billed_s <= summary.span_s - replica.started_s + 1e-9);
         }
-        let slow = SimConfig { fast_path: false, ..config.clone() };
-        let (mut slow_summary, slow_sink) = run(&split, &slow, requests);
-        prop_assert_eq!(&sink.requests, &slow_sink.requests);
-        prop_assert_eq!(&sink.samples, &slow_sink.samples);
-        let mut fast_summary = summary;
-        fast_summary.queue_events = 0;
-        slow_summary.queue_events = 0;
-        prop_assert_eq!(
-            serde_json::to_string(&fast_summary).unwrap(),
-            serde_json::to_string(&slow_summary).unwrap()
-        );
+        let difference = fast_path_difference(&split, &config, requests, (&summary, &sink));
+        prop_assert!(difference.is_none(), "{:?}", difference);
     }
 }

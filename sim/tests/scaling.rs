@@ -6,29 +6,14 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{cluster, cluster_with};
+use common::{cluster, cluster_with, fast_path_difference, stepped_stream};
 use gpu_models::InstanceOptions;
 use proptest::prelude::*;
 use sim::{
     AutoscaleConfig, AutoscalePolicy, BatchingMode, Cluster, RequestStatus, ScaleLimits,
     ScaleMetric, ScheduleWindow, SimConfig, SloTargets, Summary, VecSink, simulate,
 };
-use workloads::{ArrivalProcess, LengthDist, LengthModel, RateProfile, Request, Workload};
-
-/// Requests of fixed lengths arriving at a piecewise-constant rate (`step_s` per rate).
-fn stepped_stream(step_s: f64, rates: &[f64], input: u32, output: u32, seed: u64) -> Vec<Request> {
-    let profile = RateProfile::new(step_s, rates.to_vec(), false).unwrap();
-    let lengths = LengthModel::independent(
-        LengthDist::Fixed { tokens: input },
-        LengthDist::Fixed { tokens: output },
-    )
-    .unwrap();
-    let workload = Workload::new(ArrivalProcess::Profile(profile), lengths).unwrap();
-    workload
-        .stream(step_s * rates.len() as f64, seed)
-        .unwrap()
-        .collect()
-}
+use workloads::Request;
 
 fn run(spec: &str, config: &SimConfig, requests: Vec<Request>) -> (Summary, VecSink) {
     let mut sink = VecSink::default();
@@ -618,16 +603,7 @@ proptest! {
         for replica in &summary.replicas {
             prop_assert!(replica.billed_s <= summary.span_s - replica.started_s + 1e-9);
         }
-        let slow = SimConfig { fast_path: false, ..config.clone() };
-        let (mut slow_summary, slow_sink) = run_on(&cluster, &slow, requests);
-        prop_assert_eq!(&sink.requests, &slow_sink.requests);
-        prop_assert_eq!(&sink.samples, &slow_sink.samples);
-        let mut fast_summary = summary;
-        fast_summary.queue_events = 0;
-        slow_summary.queue_events = 0;
-        prop_assert_eq!(
-            serde_json::to_string(&fast_summary).unwrap(),
-            serde_json::to_string(&slow_summary).unwrap()
-        );
+        let difference = fast_path_difference(&cluster, &config, requests, (&summary, &sink));
+        prop_assert!(difference.is_none(), "{:?}", difference);
     }
 }

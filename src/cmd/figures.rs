@@ -429,20 +429,7 @@ fn policy_figures(
             Facet::Autoscalers => format!("{base_cluster} at the start"),
         };
         if matches!(facet, Facet::Autoscalers) && rates.len() >= 2 {
-            let series = names
-                .iter()
-                .map(|name| plots::NamedSeries {
-                    name: name.clone(),
-                    values: rates
-                        .iter()
-                        .map(|rate| {
-                            rows.iter()
-                                .find(|(r, _)| facet.of(r) == *name && r.rate_rps == *rate)
-                                .map(|(r, _)| r.usd_per_hour)
-                        })
-                        .collect(),
-                })
-                .collect();
+            let series = per_name_and_rate(&names, &rates, &rows, facet, |r| r.usd_per_hour);
             figures.draw(
                 &plots::CostPerPolicy {
                     title: format!("Cost billed by autoscaler ({held})"),
@@ -454,20 +441,7 @@ fn policy_figures(
             )?;
         }
         if rates.len() >= 2 {
-            let series = names
-                .iter()
-                .map(|name| plots::NamedSeries {
-                    name: name.clone(),
-                    values: rates
-                        .iter()
-                        .map(|rate| {
-                            rows.iter()
-                                .find(|(r, _)| facet.of(r) == *name && r.rate_rps == *rate)
-                                .map(|(r, _)| r.attainment)
-                        })
-                        .collect(),
-                })
-                .collect();
+            let series = per_name_and_rate(&names, &rates, &rows, facet, |r| r.attainment);
             figures.draw(
                 &plots::SloAttainmentVsRate {
                     title: format!("SLO attainment by {} ({held})", facet.name()),
@@ -619,6 +593,30 @@ fn scaling_figures(
         )?;
     }
     Ok(())
+}
+
+/// One series per name: the value of its row at each rate (`None` where it has none).
+fn per_name_and_rate(
+    names: &[String],
+    rates: &[f64],
+    rows: &[PolicyRow<'_>],
+    facet: Facet,
+    value: impl Fn(&ResultRow) -> f64,
+) -> Vec<plots::NamedSeries> {
+    names
+        .iter()
+        .map(|name| plots::NamedSeries {
+            name: name.clone(),
+            values: rates
+                .iter()
+                .map(|rate| {
+                    rows.iter()
+                        .find(|(r, _)| facet.of(r) == *name && r.rate_rps == *rate)
+                        .map(|(r, _)| value(r))
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn format_rate(rate: f64) -> String {

@@ -273,3 +273,23 @@ pub fn assert_close(a: f64, b: f64, relative: f64, what: &str) {
         "{what}: {a} and {b} differ by more than {relative} relative"
     );
 }
+
+/// A short, light arena stream and quick profiling flags, for commands that profile.
+pub const LIGHT_WORKLOAD: [&str; 16] = [
+    "--workload",
+    "arena",
+    "--rate",
+    "0.5",
+    "--duration",
+    "60s",
+    "--slo-tpot",
+    "120ms",
+    "--requests-per-trial",
+    "60",
+    "--replicates",
+    "1",
+    "--tolerance",
+    "0.25",
+    "--prices",
+    "melange-2024",
+];

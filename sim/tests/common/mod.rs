@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Exp};
 use rand_pcg::Pcg64;
 use sim::{Cluster, SimConfig, Summary, VecSink, parse_spec, simulate};
-use workloads::Request;
+use workloads::{ArrivalProcess, LengthDist, LengthModel, RateProfile, Request, Workload};
 
 /// A Llama-2-7B cluster from a spec like `A10G:2,A100-80GB:1`.
 pub fn cluster(spec: &str) -> Cluster {
@@ -43,4 +43,54 @@ pub fn run(cluster: &Cluster, config: &SimConfig, requests: Vec<Request>) -> (Su
     let mut sink = VecSink::default();
     let summary = simulate(cluster, config, None, requests, &mut sink, None).unwrap();
     (summary, sink)
+}
+
+/// Re-runs `config` on `requests` without the fast path and returns what differs from the
+/// fast run (`fast`): records, samples, or the summary apart from its queue-event count.
+pub fn fast_path_difference(
+    cluster: &Cluster,
+    config: &SimConfig,
+    requests: Vec<Request>,
+    fast: (&Summary, &VecSink),
+) -> Option<String> {
+    let slow = SimConfig {
+        fast_path: false,
+        ..config.clone()
+    };
+    let (slow_summary, slow_sink) = run(cluster, &slow, requests);
+    let (fast_summary, fast_sink) = fast;
+    if fast_sink.requests != slow_sink.requests {
+        return Some("request records differ".into());
+    }
+    if fast_sink.samples != slow_sink.samples {
+        return Some("time-series samples differ".into());
+    }
+    let text = |summary: &Summary| {
+        let mut summary = summary.clone();
+        summary.queue_events = 0;
+        serde_json::to_string(&summary).expect("summary serialises")
+    };
+    let (fast_text, slow_text) = (text(fast_summary), text(&slow_summary));
+    (fast_text != slow_text).then(|| format!("summaries differ:\n{fast_text}\n{slow_text}"))
+}
+
+/// Requests of fixed lengths arriving at a piecewise-constant rate (`step_s` per rate).
+pub fn stepped_stream(
+    step_s: f64,
+    rates: &[f64],
+    input: u32,
+    output: u32,
+    seed: u64,
+) -> Vec<Request> {
+    let profile = RateProfile::new(step_s, rates.to_vec(), false).unwrap();
+    let lengths = LengthModel::independent(
+        LengthDist::Fixed { tokens: input },
+        LengthDist::Fixed { tokens: output },
+    )
+    .unwrap();
+    let workload = Workload::new(ArrivalProcess::Profile(profile), lengths).unwrap();
+    workload
+        .stream(step_s * rates.len() as f64, seed)
+        .unwrap()
+        .collect()
 }
