@@ -37,7 +37,20 @@ pub struct WorkloadPlan {
     /// With verification: every round of simulation and re-planning.
     pub verification: Option<VerifyOutcome>,
     /// Each possible single-type fleet simulated on the workload (when asked).
-    pub baseline_validations: Vec<Validation>,
+    pub baseline_validations: Vec<BaselineValidation>,
+}
+
+/// A single-type fleet simulated on the workload: the solver's closed-form size, grown one
+/// instance a round (with verification) until it meets the SLO or the rounds run out, as the
+/// mixed fleet is derated, so savings compare verified fleets.
+#[derive(Debug, Serialize)]
+pub struct BaselineValidation {
+    /// The instance type.
+    pub gpu_type: String,
+    /// Simulations run (1: the closed-form size passed, or no verification was asked).
+    pub rounds: u32,
+    /// The last simulation: the fleet that passed, or the largest tried.
+    pub validation: Validation,
 }
 
 /// How to plan and what to check.
@@ -127,6 +140,10 @@ pub fn plan_workload(
     };
     let mut baseline_validations = Vec::new();
     if let Some(config) = &settings.simulate_baselines {
+        let (target, max_rounds) = settings
+            .verify
+            .as_ref()
+            .map_or((None, 1), |v| (v.target_attainment, v.max_rounds.max(1)));
         for baseline in &plan.baselines {
             let BaselineOutcome::Possible { instances, .. } = baseline.outcome else {
                 continue;
@@ -136,25 +153,45 @@ pub fn plan_workload(
                 .iter()
                 .find(|t| t.instance == baseline.gpu_type)
                 .ok_or_else(|| format!("baseline of an unprofiled type {}", baseline.gpu_type))?;
-            let cluster = Cluster::build(
-                &[ClusterEntry {
-                    gpu: table.gpu.clone(),
-                    count: instances,
-                    tp: table.tp,
-                }],
-                catalog,
-                &profiles.model,
-                instance_options,
-                Some(&profiles.price_book),
-            )?;
-            baseline_validations.push(solver::validate(
-                &cluster,
-                Some(&capacity),
-                config,
-                &profiles.slo,
-                &capacity.edges,
-                requests.iter().cloned(),
-            )?);
+            let cap = problem
+                .gpu_types
+                .iter()
+                .find(|t| t.name == baseline.gpu_type)
+                .and_then(|t| t.max_instances);
+            let mut count = instances;
+            let mut rounds = 0;
+            let validation = loop {
+                rounds += 1;
+                let cluster = Cluster::build(
+                    &[ClusterEntry {
+                        gpu: table.gpu.clone(),
+                        count,
+                        tp: table.tp,
+                    }],
+                    catalog,
+                    &profiles.model,
+                    instance_options,
+                    Some(&profiles.price_book),
+                )?;
+                let validation = solver::validate(
+                    &cluster,
+                    Some(&capacity),
+                    config,
+                    &profiles.slo,
+                    &capacity.edges,
+                    requests.iter().cloned(),
+                )?;
+                let capped = cap.is_some_and(|cap| count >= cap);
+                if validation.passes(target) || rounds >= max_rounds || capped {
+                    break validation;
+                }
+                count += 1;
+            };
+            baseline_validations.push(BaselineValidation {
+                gpu_type: baseline.gpu_type.clone(),
+                rounds,
+                validation,
+            });
         }
     }
     Ok(WorkloadPlan {

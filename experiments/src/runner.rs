@@ -949,32 +949,23 @@ fn run_point(
         row.first_plan_allocation = Some(first.validation.allocation.clone());
         rows.push(row);
         latency.push(LatencyPercentiles::of(&last.validation));
-        for validation in &report.baseline_validations {
-            let gpu_type = report
-                .plan
-                .baselines
-                .iter()
-                .find(|b| {
-                    validation
-                        .allocation
-                        .starts_with(&format!("{}:", b.gpu_type))
-                })
-                .map(|b| b.gpu_type.clone())
-                .unwrap_or_default();
+        for baseline in &report.baseline_validations {
             let planned = report.plan.baselines.iter().find_map(|b| match &b.outcome {
-                solver::BaselineOutcome::Possible { hourly_cost, .. } if b.gpu_type == gpu_type => {
+                solver::BaselineOutcome::Possible { hourly_cost, .. }
+                    if b.gpu_type == baseline.gpu_type =>
+                {
                     Some(*hourly_cost)
                 }
                 _ => None,
             });
             rows.push(row_from(
                 &context,
-                ("single", &gpu_type),
-                validation,
+                ("single", &baseline.gpu_type),
+                &baseline.validation,
                 planned,
-                None,
+                Some(baseline.rounds),
             ));
-            latency.push(LatencyPercentiles::of(validation));
+            latency.push(LatencyPercentiles::of(&baseline.validation));
         }
         // Derating can overshoot: say so when a simulated single-type fleet did better.
         if let Some(mixed) = rows.first().filter(|r| r.slo_met)
