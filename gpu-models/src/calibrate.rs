@@ -327,8 +327,10 @@ pub fn mape(
         let roofline = rooflines
             .entry(m.tp)
             .or_insert_with(|| Roofline::new(model, &spec, m.tp, WeightDtype::Bf16));
-        prefill_err += (roofline.iteration_s(&m.prefill_batch()) - m.prefill_s).abs() / m.prefill_s;
-        decode_err += (roofline.iteration_s(&m.decode_batch()) - m.decode_s).abs() / m.decode_s;
+        prefill_err +=
+            (roofline.iteration_s_exact(&m.prefill_batch()) - m.prefill_s).abs() / m.prefill_s;
+        decode_err +=
+            (roofline.iteration_s_exact(&m.decode_batch()) - m.decode_s).abs() / m.decode_s;
     }
     let n = rows.len() as f64;
     (100.0 * prefill_err / n, 100.0 * decode_err / n)

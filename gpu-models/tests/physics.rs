@@ -210,3 +210,54 @@ fn every_builtin_fact_has_a_source() {
         assert_eq!(melange.usd_per_gpu_hour(name), Some(usd));
     }
 }
+
+#[test]
+fn overlap_lies_between_max_and_sum_and_the_fast_path_matches_the_exact_one() {
+    let catalog = Catalog::builtin();
+    let model = catalog.model("Llama-2-70B").unwrap();
+    for k in [1.0, 1.5, 2.0, 2.198, 2.556, 4.0] {
+        let mut gpu = catalog.gpu("A100-80GB").unwrap().clone();
+        gpu.efficiency.overlap_exponent = k;
+        let roofline = gpu_models::Roofline::new(model, &gpu, 2, WeightDtype::Bf16);
+        let mut additive = gpu.clone();
+        additive.efficiency.overlap_exponent = 1.0;
+        let sum = gpu_models::Roofline::new(model, &additive, 2, WeightDtype::Bf16);
+        // Decode batches (memory-bound) through long prefills (compute-bound), and the mixed
+        // batches in between where overlap matters most.
+        for (prompt, decodes) in [
+            (0u32, 1u32),
+            (0, 64),
+            (64, 8),
+            (512, 0),
+            (512, 32),
+            (8192, 0),
+        ] {
+            let mut batch = BatchSummary::default();
+            if prompt > 0 {
+                batch.add_prefill(prompt, 0, true);
+            }
+            for _ in 0..decodes {
+                batch.add_decode(1024);
+            }
+            let exact = roofline.iteration_s_exact(&batch);
+            let fast = roofline.iteration_s(&batch);
+            let tolerance = if k >= 2.0 { 1e-6 } else { 2e-3 };
+            assert!(
+                (fast - exact).abs() <= tolerance * exact,
+                "k {k}, prompt {prompt}, decodes {decodes}: {fast} vs {exact}"
+            );
+            let parts = roofline.breakdown(&batch);
+            assert!((parts.total_s() - exact).abs() <= 1e-12 * exact);
+            // Overlap never makes an iteration longer than no overlap, nor shorter than the
+            // slower of memory and compute alone.
+            let summed = sum.iteration_s_exact(&batch);
+            assert!(
+                exact <= summed * (1.0 + 1e-12),
+                "k {k}: {exact} vs sum {summed}"
+            );
+            let alone = sum.breakdown(&batch);
+            let rest = alone.communication_s + alone.overhead_s;
+            assert!(exact >= alone.memory_s.max(alone.compute_s) + rest - 1e-12);
+        }
+    }
+}
