@@ -588,7 +588,9 @@ fn predicted_times(catalog: Option<&str>, prompt: u32, batch: u32, context: u32)
 #[test]
 fn calibrate_recovers_its_own_predictions_and_fits_a_slower_card() {
     let dir = TempDir::new("calibrate");
-    // Measurements equal to the model's own predictions: nothing to correct.
+    // Measurements equal to the model's own predictions: nothing to correct. (`instance`
+    // predicts as the simulator does, with the memory/compute overlap interpolated from a
+    // table; calibrate evaluates it exactly: they agree to within 3e-7, i.e. 3e-5 percent.)
     let exact = dir.write("exact.csv", &predicted_table(1.0));
     let report = succeeds_json(["calibrate", "--table", exact.to_str().unwrap(), "--json"]);
     assert_eq!(report["rows_read"], 4);
@@ -596,11 +598,11 @@ fn calibrate_recovers_its_own_predictions_and_fits_a_slower_card() {
     let group = &report["fits"][0]["groups"][0];
     assert_eq!(report["fits"][0]["gpu"], "A100-80GB");
     assert!(
-        num(&group["prefill_mape_before"], "before") < 1e-6,
+        num(&group["prefill_mape_before"], "before") < 3e-5,
         "{group}"
     );
     assert!(
-        num(&group["decode_mape_before"], "before") < 1e-6,
+        num(&group["decode_mape_before"], "before") < 3e-5,
         "{group}"
     );
 
