@@ -706,3 +706,24 @@ fn a_bad_catalog_file_stops_every_command() {
         assert!(err.contains("bad.toml"), "{command:?}: {err}");
     }
 }
+
+/// The example in docs/catalog.md is a working catalog file: it adds a GPU, a model and a
+/// price book that become the default.
+#[test]
+fn the_documented_catalog_example_loads() {
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/catalog.md"),
+    )
+    .expect("docs/catalog.md");
+    let start = docs.find("```toml\n").expect("a TOML example") + "```toml\n".len();
+    let end = start + docs[start..].find("```").expect("the example ends");
+    let dir = TempDir::new("catalog-docs");
+    let file = dir.write("example.toml", &docs[start..end]);
+    let file = file.to_str().unwrap();
+    let gpus = succeeds(["--catalog", file, "gpus"]);
+    assert!(gpus.contains("MI325X"), "{gpus}");
+    let models = succeeds(["--catalog", file, "models"]);
+    assert!(models.contains("My-13B"), "{models}");
+    let prices = succeeds(["--catalog", file, "prices"]);
+    assert!(prices.contains("my-cloud (default)"), "{prices}");
+}
