@@ -372,8 +372,11 @@ fn policy_and_price_configs_run_with_their_figures() {
     for prefix in [
         "attainment_vs_rate_routers",
         "attainment_vs_rate_queues",
+        "attainment_vs_rate_autoscalers",
+        "cost_vs_rate_autoscalers",
         "cdf_ttft_routers_",
         "cdf_tpot_queues_",
+        "replicas_hpa_",
     ] {
         assert!(
             figures.iter().any(|f| f.starts_with(prefix)),

@@ -547,8 +547,10 @@ pub(crate) fn replicas_figure(trace: &ScalingTrace, title: String) -> plots::Rep
     }
 }
 
-/// Simulate experiments with autoscaling: replicas over time for each autoscaled point (the
-/// first seed), named by policy and rate (and the point, when several share those).
+/// Simulate experiments with autoscaling: replicas over time for each autoscaled point of the
+/// first seed whose router and queue order are the base ones the policy figures hold fixed
+/// (one figure per policy, rate and cluster rather than one per grid point), named by policy
+/// and rate (and the point, when several share those).
 fn scaling_figures(
     figures: &mut Figures<'_>,
     points: &[PointResult],
@@ -558,10 +560,18 @@ fn scaling_figures(
         .filter(|p| p.scaling.is_some())
         .map(|p| p.point.seed)
         .min();
+    let first_seed: Vec<PolicyRow<'_>> = points
+        .iter()
+        .filter(|p| Some(p.point.seed) == seed)
+        .filter_map(|p| Some((p.rows.first()?, None)))
+        .collect();
+    let base_router = base_value(&first_seed, |r| r.router.clone(), "least-outstanding");
+    let base_queue = base_value(&first_seed, |r| r.queue.clone(), "fcfs");
     let scaled: Vec<(&PointResult, &ScalingTrace, &ResultRow)> = points
         .iter()
         .filter(|p| Some(p.point.seed) == seed)
         .filter_map(|p| Some((p, p.scaling.as_ref()?, p.rows.first()?)))
+        .filter(|(_, _, row)| row.router == base_router && row.queue == base_queue)
         .collect();
     let stem_of = |trace: &ScalingTrace, row: &ResultRow| {
         file_stem(&format!(
