@@ -1000,3 +1000,26 @@ fn bad_autoscaling_and_disaggregation_input_is_a_clear_error() {
     ]);
     assert!(err.contains("--cluster"), "{err}");
 }
+
+#[test]
+fn a_fleet_too_large_to_draw_keeps_its_tables_and_says_why_there_is_no_figure() {
+    let dir = TempDir::new("many-replicas");
+    let out = dir.path().join("run");
+    let stdout = succeeds([
+        "simulate",
+        "--preset",
+        "arena",
+        "--rate",
+        "4",
+        "--duration",
+        "20s",
+        "--cluster",
+        "L4:25",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("no time-series figure"), "{stdout}");
+    assert!(!out.join("figures/timeseries.png").exists());
+    let (_, rows) = read_csv(&out.join("timeseries.csv"));
+    assert!(rows.len() >= 25, "every replica is still sampled");
+}

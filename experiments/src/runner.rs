@@ -349,21 +349,34 @@ const ARRIVAL_WINDOWS_S: [f64; 13] = [
     1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
 ];
 
+/// Requests arriving in each whole second from time 0: a run's arrivals in memory that grows
+/// with its span, not with its requests.
+pub fn arrivals_per_second(arrivals_s: impl Iterator<Item = f64>) -> Vec<u32> {
+    let mut counts = Vec::new();
+    for at in arrivals_s {
+        let second = at.max(0.0) as usize;
+        if second >= counts.len() {
+            counts.resize(second + 1, 0);
+        }
+        counts[second] += 1;
+    }
+    counts
+}
+
 impl ScalingTrace {
-    /// The trace of `report`, a run that ended at `end_s`, with these arrival times (s).
-    pub fn new(
-        report: &sim::ScalingReport,
-        end_s: f64,
-        arrivals_s: impl Iterator<Item = f64>,
-    ) -> Self {
+    /// The trace of `report`, a run that ended at `end_s`, with its arrivals counted per
+    /// second ([`arrivals_per_second`]).
+    pub fn new(report: &sim::ScalingReport, end_s: f64, per_second: &[u32]) -> Self {
+        // Whole-second windows, so each second's count falls in exactly one window.
         let window_s = ARRIVAL_WINDOWS_S
             .into_iter()
             .find(|w| end_s / w <= 60.0)
             .unwrap_or(3600.0);
         let mut arrivals = vec![0u32; (end_s / window_s).ceil().max(1.0) as usize];
-        for at in arrivals_s {
-            let window = ((at / window_s) as usize).min(arrivals.len() - 1);
-            arrivals[window] += 1;
+        let per_window = window_s as usize;
+        for (second, &count) in per_second.iter().enumerate() {
+            let window = (second / per_window).min(arrivals.len() - 1);
+            arrivals[window] += count;
         }
         let billed = report
             .series
@@ -1013,10 +1026,10 @@ fn run_point(
             ..SimConfig::default()
         };
         let edges = parse_edges(&config.profile.buckets)?;
-        let arrivals_s: Vec<f64> = if sim_config.autoscale.policy == sim::AutoscalePolicy::Static {
+        let arrivals = if sim_config.autoscale.policy == sim::AutoscalePolicy::Static {
             Vec::new()
         } else {
-            requests.iter().map(|r| r.arrival_s).collect()
+            arrivals_per_second(requests.iter().map(|r| r.arrival_s))
         };
         let validation = solver::validate(&cluster, None, &sim_config, &slo, &edges, requests)?;
         rows.push(row_from(&context, ("given", ""), &validation, None, None));
@@ -1024,7 +1037,7 @@ fn run_point(
         scaling = validation
             .scaling
             .as_ref()
-            .map(|report| ScalingTrace::new(report, validation.span_s, arrivals_s.iter().copied()));
+            .map(|report| ScalingTrace::new(report, validation.span_s, &arrivals));
     }
     Ok(PointResult {
         key: point_key(hash, point),

@@ -510,10 +510,11 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
             let mut tables = experiments::tables::TableSink::create(dir)?;
             let mut sink = FigureTap {
                 inner: &mut tables,
-                arrivals_s: Vec::new(),
+                arrivals_per_s: Vec::new(),
                 keep_arrivals: config.autoscale.policy != sim::AutoscalePolicy::Static,
                 samples: Vec::new(),
                 instances: BTreeMap::new(),
+                samples_dropped: false,
             };
             let summary = simulate(
                 &cluster,
@@ -526,8 +527,11 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
             let figures = dir.join("figures");
             std::fs::create_dir_all(&figures)
                 .map_err(|e| format!("cannot create {}: {e}", figures.display()))?;
-            too_many_replicas = sink.instances.len() > MAX_PLOTTED_REPLICAS;
-            if let Some(data) = time_series_figure(&sink.samples, &sink.instances, &cluster) {
+            too_many_replicas = sink.samples_dropped;
+            let drawable = !sink.samples_dropped;
+            if let Some(data) =
+                time_series_figure(&sink.samples, &sink.instances, &cluster).filter(|_| drawable)
+            {
                 plots::run_time_series(&data, &figures, "timeseries")?;
                 std::fs::write(
                     figures.join("timeseries.json"),
@@ -538,7 +542,7 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
                 let trace = experiments::runner::ScalingTrace::new(
                     report,
                     summary.span_s,
-                    sink.arrivals_s.iter().copied(),
+                    &sink.arrivals_per_s,
                 );
                 let title = format!(
                     "{} autoscaling: {} at the start",
@@ -595,7 +599,8 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
             );
         } else if too_many_replicas {
             println!(
-                "no time-series figure: more than {MAX_PLOTTED_REPLICAS} replicas (the samples are in timeseries.csv)"
+                "no time-series figure: more than {MAX_PLOTTED_REPLICAS} replicas or \
+                 {MAX_PLOTTED_SAMPLES} samples (the samples are in timeseries.csv)"
             );
         }
         if summary.autoscale.is_some() {
@@ -807,23 +812,32 @@ pub fn print_summary(s: &Summary) {
 
 /// Most replicas the time-series figure draws: beyond this its lines and legend are a blur.
 const MAX_PLOTTED_REPLICAS: usize = 24;
+/// Most samples kept for the time-series figure (24 replicas sampled every second for about
+/// 11 hours): beyond this the figure is skipped so memory stays bounded.
+const MAX_PLOTTED_SAMPLES: usize = 1_000_000;
 
-/// Passes records on, keeping what the figures need: each request's arrival time (when asked,
-/// for the replicas figure) and the time-series samples.
+/// Passes records on, keeping what the figures need: arrivals per second (when asked, for the
+/// replicas figure) and the time-series samples (while a figure of them could be drawn).
 struct FigureTap<'a> {
     inner: &'a mut dyn sim::RecordSink,
-    arrivals_s: Vec<f64>,
+    arrivals_per_s: Vec<u32>,
     keep_arrivals: bool,
     /// (time, replica, waiting, running, KV fraction) per sample.
     samples: Vec<(f64, u32, u32, u32, f64)>,
     /// Instance name of each replica sampled.
     instances: BTreeMap<u32, String>,
+    /// Whether samples were let go because no figure could be drawn from them.
+    samples_dropped: bool,
 }
 
 impl sim::RecordSink for FigureTap<'_> {
     fn request(&mut self, record: &sim::RequestRecord) -> std::io::Result<()> {
         if self.keep_arrivals {
-            self.arrivals_s.push(record.arrival_s);
+            let second = record.arrival_s.max(0.0) as usize;
+            if second >= self.arrivals_per_s.len() {
+                self.arrivals_per_s.resize(second + 1, 0);
+            }
+            self.arrivals_per_s[second] += 1;
         }
         self.inner.request(record)
     }
@@ -832,6 +846,13 @@ impl sim::RecordSink for FigureTap<'_> {
         self.instances
             .entry(sample.replica)
             .or_insert_with(|| sample.instance.clone());
+        if self.instances.len() > MAX_PLOTTED_REPLICAS || self.samples.len() >= MAX_PLOTTED_SAMPLES
+        {
+            // No figure will be drawn: stop holding samples (the tables have them all).
+            self.samples = Vec::new();
+            self.samples_dropped = true;
+            return self.inner.sample(sample);
+        }
         self.samples.push((
             sample.time_s,
             sample.replica,
