@@ -6,7 +6,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{cluster, cluster_with, fast_path_difference, stepped_stream};
+use common::{
+    cluster, cluster_with, conservation_difference, fast_path_difference, stepped_stream,
+};
 use gpu_models::InstanceOptions;
 use proptest::prelude::*;
 use sim::{
@@ -579,14 +581,8 @@ proptest! {
         config.horizon_s = horizon;
         config.sample_interval_s = Some(3.0);
         let (summary, sink) = run_on(&cluster, &config, requests.clone());
-        let arrived = requests
-            .iter()
-            .filter(|r| horizon.is_none_or(|h| r.arrival_s <= h))
-            .count();
-        let c = &summary.requests;
-        prop_assert_eq!(c.arrived, arrived as u64);
-        prop_assert_eq!(c.arrived, c.completed + c.rejected + c.in_flight);
-        prop_assert_eq!(sink.requests.len(), arrived);
+        let broken = conservation_difference(&requests, horizon, &summary, &sink);
+        prop_assert!(broken.is_none(), "{:?}", broken);
         for record in &sink.requests {
             if record.replica < 0 {
                 prop_assert_eq!(record.status, RequestStatus::Rejected);

@@ -94,3 +94,32 @@ pub fn stepped_stream(
         .unwrap()
         .collect()
 }
+
+/// What breaks conservation in a run of `requests` cut at `horizon_s`, if anything: every
+/// request arriving by the horizon counted as arrived, each ending completed, rejected or in
+/// flight, and each with one record.
+pub fn conservation_difference(
+    requests: &[Request],
+    horizon_s: Option<f64>,
+    summary: &Summary,
+    sink: &VecSink,
+) -> Option<String> {
+    let arrived = requests
+        .iter()
+        .filter(|r| horizon_s.is_none_or(|h| r.arrival_s <= h))
+        .count() as u64;
+    let c = &summary.requests;
+    if c.arrived != arrived {
+        return Some(format!("{} counted as arrived, {arrived} did", c.arrived));
+    }
+    if c.arrived != c.completed + c.rejected + c.in_flight {
+        return Some(format!("{c:?} does not add up"));
+    }
+    if sink.requests.len() as u64 != arrived {
+        return Some(format!(
+            "{} records for {arrived} requests",
+            sink.requests.len()
+        ));
+    }
+    None
+}
