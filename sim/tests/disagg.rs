@@ -5,7 +5,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{cluster, conservation_difference, fast_path_difference, poisson, stepped_stream};
+use common::{
+    cluster, conservation_difference, fast_path_difference, poisson, random_stream, stepped_stream,
+};
 use gpu_models::{Catalog, InstanceOptions};
 use proptest::prelude::*;
 use sim::{
@@ -374,16 +376,7 @@ fn each_pool_of_a_disaggregated_cluster_scales_with_the_rate() {
 }
 
 fn arbitrary_stream() -> impl Strategy<Value = Vec<Request>> {
-    proptest::collection::vec((0.0f64..1.0, 1u32..3000, 1u32..400), 1..150).prop_map(|rows| {
-        let mut t = 0.0;
-        rows.into_iter()
-            .enumerate()
-            .map(|(i, (gap, input, output))| {
-                t += gap;
-                Request::new(i as u64, t, input, output)
-            })
-            .collect()
-    })
+    random_stream(1.0, 3000, 400, 150)
 }
 
 proptest! {

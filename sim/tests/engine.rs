@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{cluster, cluster_with, poisson, run};
+use common::{cluster, cluster_with, poisson, random_stream, run};
 use gpu_models::InstanceOptions;
 use proptest::prelude::*;
 use sim::{
@@ -234,16 +234,7 @@ fn slo_attainment_counts_rejections_as_misses() {
 }
 
 fn arbitrary_stream() -> impl Strategy<Value = Vec<Request>> {
-    proptest::collection::vec((0.0f64..2.0, 1u32..3000, 1u32..600), 1..120).prop_map(|rows| {
-        let mut t = 0.0;
-        rows.into_iter()
-            .enumerate()
-            .map(|(i, (gap, input, output))| {
-                t += gap;
-                Request::new(i as u64, t, input, output)
-            })
-            .collect()
-    })
+    random_stream(2.0, 3000, 600, 120)
 }
 
 proptest! {

@@ -48,23 +48,7 @@ fn medium_problem() -> impl Strategy<Value = PlanProblem> {
                     capacity[0][bucket] = 3.0;
                 }
             }
-            let total: f64 = weights.iter().sum();
-            PlanProblem {
-                gpu_types: prices
-                    .iter()
-                    .enumerate()
-                    .map(|(t, &price)| GpuType::new(format!("g{t}"), price))
-                    .collect(),
-                classes: vec![WorkloadClass {
-                    name: "c".to_string(),
-                    request_rate: rate,
-                    bucket_labels: (0..buckets).map(|b| format!("b{b}")).collect(),
-                    bucket_fractions: weights.iter().map(|w| w / total).collect(),
-                    capacity,
-                }],
-                slice_factor: k,
-                headroom: 0.0,
-            }
+            problem(&prices, capacity, &weights, rate, k)
         })
     })
 }
@@ -112,23 +96,7 @@ fn small_problem() -> impl Strategy<Value = PlanProblem> {
             if weights.iter().all(|&w| w == 0.0) {
                 weights[0] = 1.0;
             }
-            let total: f64 = weights.iter().sum();
-            PlanProblem {
-                gpu_types: prices
-                    .iter()
-                    .enumerate()
-                    .map(|(t, &price)| GpuType::new(format!("g{t}"), price))
-                    .collect(),
-                classes: vec![WorkloadClass {
-                    name: "c".to_string(),
-                    request_rate: rate,
-                    bucket_labels: (0..buckets).map(|b| format!("b{b}")).collect(),
-                    bucket_fractions: weights.iter().map(|w| w / total).collect(),
-                    capacity,
-                }],
-                slice_factor: k,
-                headroom: 0.0,
-            }
+            problem(&prices, capacity, &weights, rate, k)
         })
     })
 }
@@ -318,5 +286,33 @@ proptest! {
         prop_assert_eq!(&back.gpu_types, &problem.gpu_types);
         prop_assert_eq!(&back.classes[0].capacity, &problem.classes[0].capacity);
         prop_assert_eq!(&back.classes[0].bucket_fractions, &problem.classes[0].bucket_fractions);
+    }
+}
+
+/// A one-class problem with types `g0, g1, …` at `prices` and buckets `b0, b1, …` weighted by
+/// `weights` (normalised).
+fn problem(
+    prices: &[f64],
+    capacity: Vec<Vec<f64>>,
+    weights: &[f64],
+    rate: f64,
+    slice_factor: u32,
+) -> PlanProblem {
+    let total: f64 = weights.iter().sum();
+    PlanProblem {
+        gpu_types: prices
+            .iter()
+            .enumerate()
+            .map(|(t, &price)| GpuType::new(format!("g{t}"), price))
+            .collect(),
+        classes: vec![WorkloadClass {
+            name: "c".to_string(),
+            request_rate: rate,
+            bucket_labels: (0..weights.len()).map(|b| format!("b{b}")).collect(),
+            bucket_fractions: weights.iter().map(|w| w / total).collect(),
+            capacity,
+        }],
+        slice_factor,
+        headroom: 0.0,
     }
 }

@@ -304,3 +304,23 @@ pub fn progress_bar(expected: Option<u64>, quiet: bool) -> ProgressBar {
         }
     }
 }
+
+/// The requests of a workload named on the command line (a preset or a trace file): a preset
+/// at `rate` (default: its own) for `duration`, or the whole trace rescaled to `rate`.
+/// Returns them, a description and their mean rate; an empty workload is an error.
+pub fn workload_requests(
+    workload: &str,
+    rate: Option<f64>,
+    duration: &str,
+    seed: u64,
+) -> Result<(Vec<Request>, String, f64), Box<dyn std::error::Error>> {
+    let source = experiments::workload::WorkloadSource::resolve(workload)?;
+    let duration_s = sim::parse_duration_s(duration).ok_or_else(|| {
+        format!("--duration: expected a duration like 600s, 10m or 1h, found '{duration}'")
+    })?;
+    let (requests, description, rate_rps) = source.requests(rate, duration_s, seed)?;
+    if requests.is_empty() {
+        return Err(format!("the workload ({description}) has no requests").into());
+    }
+    Ok((requests, description, rate_rps))
+}

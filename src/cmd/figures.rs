@@ -9,6 +9,18 @@ use experiments::efficiency::{ProfileRow, best_of};
 use experiments::runner::{PointResult, ResultRow, ScalingTrace, unique_profile_rows};
 use serde::Serialize;
 
+/// Rows grouped by `key`, groups in key order, rows in input order.
+fn group_by<'a, T, K: Ord>(
+    rows: impl IntoIterator<Item = &'a T>,
+    key: impl Fn(&T) -> K,
+) -> BTreeMap<K, Vec<&'a T>> {
+    let mut groups: BTreeMap<K, Vec<&'a T>> = BTreeMap::new();
+    for row in rows {
+        groups.entry(key(row)).or_default().push(row);
+    }
+    groups
+}
+
 /// GPU count per type in a cluster spec.
 fn counts(allocation: &str) -> BTreeMap<String, u32> {
     let mut counts = BTreeMap::new();
@@ -110,20 +122,15 @@ fn plan_figures(
     figures: &mut Figures<'_>,
     rows: &[&ResultRow],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut by_group: BTreeMap<(String, String, String, String, u64), Vec<&ResultRow>> =
-        BTreeMap::new();
-    for row in rows.iter().filter(|r| r.fleet != "given") {
-        by_group
-            .entry((
-                row.tpot_target.clone(),
-                row.ttft_target.clone(),
-                row.price_book.clone(),
-                row.price_overrides.clone(),
-                row.seed,
-            ))
-            .or_default()
-            .push(row);
-    }
+    let by_group = group_by(rows.iter().copied().filter(|r| r.fleet != "given"), |row| {
+        (
+            row.tpot_target.clone(),
+            row.ttft_target.clone(),
+            row.price_book.clone(),
+            row.price_overrides.clone(),
+            row.seed,
+        )
+    });
     for ((tpot, ttft, book, overrides, seed), group) in &by_group {
         let mut rates: Vec<f64> = group.iter().map(|r| r.rate_rps).collect();
         rates.sort_by(f64::total_cmp);
@@ -645,20 +652,15 @@ fn efficiency_figures(
     }
     // Heat maps only for efficiency experiments' own interest would be too narrow: any
     // profiled grid supports one, so draw one per (SLO, prices, seed).
-    let mut by_slo: BTreeMap<(String, String, String, String, u64), Vec<&ProfileRow>> =
-        BTreeMap::new();
-    for row in rows {
-        by_slo
-            .entry((
-                row.tpot_target.clone(),
-                row.ttft_target.clone(),
-                row.price_book.clone(),
-                row.price_overrides.clone(),
-                row.seed,
-            ))
-            .or_default()
-            .push(row);
-    }
+    let by_slo = group_by(rows.iter().copied(), |row| {
+        (
+            row.tpot_target.clone(),
+            row.ttft_target.clone(),
+            row.price_book.clone(),
+            row.price_overrides.clone(),
+            row.seed,
+        )
+    });
     for ((tpot, ttft, book, overrides, seed), group) in &by_slo {
         let input_buckets = labels(group, |r| (r.input_bucket, r.input_range.clone()));
         let output_buckets = labels(group, |r| (r.output_bucket, r.output_range.clone()));
@@ -695,18 +697,17 @@ fn efficiency_figures(
         )?;
     }
     // Tokens per dollar vs TPOT target: per (TTFT target, prices, seed), one figure per size.
-    let mut by_prices: BTreeMap<(String, String, String, u64), Vec<&ProfileRow>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| !r.tpot_target.is_empty()) {
-        by_prices
-            .entry((
+    let by_prices = group_by(
+        rows.iter().copied().filter(|r| !r.tpot_target.is_empty()),
+        |row| {
+            (
                 row.ttft_target.clone(),
                 row.price_book.clone(),
                 row.price_overrides.clone(),
                 row.seed,
-            ))
-            .or_default()
-            .push(row);
-    }
+            )
+        },
+    );
     for ((ttft, book, overrides, seed), group) in &by_prices {
         let mut targets: Vec<(f64, String)> = group
             .iter()

@@ -4,7 +4,6 @@ use std::io::Write;
 
 use clap::Args;
 use experiments::planning::{PlanSettings, WorkloadInput, WorkloadPlan, plan_workload};
-use experiments::workload::WorkloadSource;
 use gpu_models::Catalog;
 use sim::SimConfig;
 use solver::{
@@ -14,7 +13,7 @@ use solver::{
 use workloads::SizeHistogram;
 
 use super::CmdResult;
-use super::common::router_arg;
+use super::common::{router_arg, workload_requests};
 use super::profile::{ProfileArgs, render_profiles};
 
 /// Arguments of `medley plan`.
@@ -207,18 +206,8 @@ fn time_limit(seconds: Option<f64>) -> Result<Option<std::time::Duration>, Strin
 /// `medley plan --workload`: profile by simulation, solve, and optionally verify by simulation.
 fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdResult {
     let quiet = args.profile.quiet;
-    let source = WorkloadSource::resolve(workload)?;
-    let duration_s = sim::parse_duration_s(&args.duration).ok_or_else(|| {
-        format!(
-            "--duration: expected a duration like 600s, 10m or 1h, found '{}'",
-            args.duration
-        )
-    })?;
     let (requests, description, rate_rps) =
-        source.requests(args.rate, duration_s, args.profile.seed)?;
-    if requests.is_empty() {
-        return Err(format!("the workload ({description}) has no requests").into());
-    }
+        workload_requests(workload, args.rate, &args.duration, args.profile.seed)?;
     let edges = args.profile.edges()?;
     let histogram = SizeHistogram::from_requests(edges, &requests);
     if !quiet {

@@ -358,14 +358,7 @@ fn html(blocks: &[Block]) -> Result<String, std::io::Error> {
 
 /// Runs `medley report`.
 pub fn run(args: ReportArgs) -> CmdResult {
-    let (points, _) = runner::current_points(&args.dir)?;
-    if points.is_empty() {
-        return Err(format!(
-            "{}: no finished grid points under points/",
-            args.dir.display()
-        )
-        .into());
-    }
+    let points = super::run::finished_points(&args.dir)?;
     let sizes = super::run::stored_sizes(&args.dir);
     // Redraw so the page and its figures agree with the points on disk.
     let figures = draw_figures(&points, &args.dir.join("figures"), &sizes)?;

@@ -224,16 +224,21 @@ pub fn merge(args: MergeArgs) -> CmdResult {
     Ok(())
 }
 
-/// Runs `medley plot`.
-pub fn plot(args: PlotArgs) -> CmdResult {
-    let (points, _) = runner::current_points(&args.dir)?;
+/// The finished points of the config last run into `dir`; none is an error.
+pub fn finished_points(dir: &std::path::Path) -> Result<Vec<PointResult>, String> {
+    let (points, _) = runner::current_points(dir)?;
     if points.is_empty() {
         return Err(format!(
             "{}: no finished grid points under points/",
-            args.dir.display()
-        )
-        .into());
+            dir.display()
+        ));
     }
+    Ok(points)
+}
+
+/// Runs `medley plot`.
+pub fn plot(args: PlotArgs) -> CmdResult {
+    let points = finished_points(&args.dir)?;
     let figures = draw_figures(&points, &args.dir.join("figures"), &stored_sizes(&args.dir))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);

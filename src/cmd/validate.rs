@@ -5,14 +5,13 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use experiments::workload::WorkloadSource;
 use gpu_models::Catalog;
 use serde::Serialize;
 use sim::{CapacityTable, Cluster, SimConfig, parse_spec};
 use solver::{GroupValidation, SloVerdict, Validation};
 
 use super::CmdResult;
-use super::common::router_arg;
+use super::common::{router_arg, workload_requests};
 use super::profile::ProfileArgs;
 use super::simulate::{read_assignment, read_capacity};
 use super::table::TextTable;
@@ -90,18 +89,8 @@ pub fn run(mut args: ValidateArgs, catalog: &Catalog) -> CmdResult {
     let slo = args.profile.slo()?;
     let edges = args.profile.edges()?;
 
-    let source = WorkloadSource::resolve(&workload)?;
-    let duration_s = sim::parse_duration_s(&args.duration).ok_or_else(|| {
-        format!(
-            "--duration: expected a duration like 600s, 10m or 1h, found '{}'",
-            args.duration
-        )
-    })?;
     let (requests, description, rate_rps) =
-        source.requests(args.rate, duration_s, args.profile.seed)?;
-    if requests.is_empty() {
-        return Err(format!("the workload ({description}) has no requests").into());
-    }
+        workload_requests(&workload, args.rate, &args.duration, args.profile.seed)?;
     if !args.profile.quiet {
         eprintln!("workload: {description}; {} requests", requests.len());
     }

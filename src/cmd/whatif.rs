@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 use experiments::planning::{PlanSettings, WorkloadInput, plan_workload, reprice};
-use experiments::workload::WorkloadSource;
 use gpu_models::Catalog;
 use serde::Serialize;
 use solver::{Formulation, ProfileSet, SolveOptions};
 use workloads::SizeHistogram;
 
 use super::CmdResult;
+use super::common::workload_requests;
 use super::profile::ProfileArgs;
 use super::table::TextTable;
 
@@ -218,18 +218,8 @@ pub fn run(args: WhatIfArgs, catalog: &Catalog) -> CmdResult {
             .collect::<Result<_, _>>()?,
         None => vec![catalog.price_book(args.profile.prices.as_deref())?],
     };
-    let source = WorkloadSource::resolve(&workload)?;
-    let duration_s = sim::parse_duration_s(&args.duration).ok_or_else(|| {
-        format!(
-            "--duration: expected a duration like 600s, 10m or 1h, found '{}'",
-            args.duration
-        )
-    })?;
     let (requests, description, rate_rps) =
-        source.requests(args.rate, duration_s, args.profile.seed)?;
-    if requests.is_empty() {
-        return Err(format!("the workload ({description}) has no requests").into());
-    }
+        workload_requests(&workload, args.rate, &args.duration, args.profile.seed)?;
     let histogram = SizeHistogram::from_requests(args.profile.edges()?, &requests);
     // Capacities do not depend on prices: profile once (cached), re-plan per price.
     let profiles = args.profile.run(catalog, Some(&requests))?;

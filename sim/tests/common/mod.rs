@@ -123,3 +123,28 @@ pub fn conservation_difference(
     }
     None
 }
+
+/// Random request streams for property tests: 1 to `max_requests - 1` requests, gaps below
+/// `max_gap_s`, prompts below `max_input` and answers below `max_output` tokens.
+pub fn random_stream(
+    max_gap_s: f64,
+    max_input: u32,
+    max_output: u32,
+    max_requests: usize,
+) -> impl proptest::strategy::Strategy<Value = Vec<Request>> {
+    use proptest::prelude::*;
+    proptest::collection::vec(
+        (0.0f64..max_gap_s, 1u32..max_input, 1u32..max_output),
+        1..max_requests,
+    )
+    .prop_map(|rows| {
+        let mut t = 0.0;
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, (gap, input, output))| {
+                t += gap;
+                Request::new(i as u64, t, input, output)
+            })
+            .collect()
+    })
+}
