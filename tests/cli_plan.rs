@@ -310,6 +310,34 @@ fn every_backend_agrees_and_a_node_limit_is_reported_honestly() {
     ]);
     assert!(text.contains("NOT PROVEN OPTIMAL"), "{text}");
 
+    // A 40% gap tolerance: the search may stop once its plan is proven within 40% of optimal,
+    // and reports the bound it proved, which brackets the optimum with the plan.
+    let plan = plan_json(&["--slice-factor", "8", "--gap", "40"]);
+    assert_close(
+        num(&plan["relative_gap"], "relative_gap"),
+        0.4,
+        1e-12,
+        "gap",
+    );
+    let cost = num(&plan["hourly_cost"], "cost");
+    let bound = num(&plan["cost_lower_bound"], "bound");
+    assert!(
+        bound <= 5.69 + 1e-9 && cost >= 5.69 - 1e-9,
+        "{bound} {cost}"
+    );
+    assert!((cost - bound) / cost <= 0.4 + 1e-12, "{bound} {cost}");
+    assert_plan_is_feasible_and_priced(&plan, &example);
+    for gap in ["100", "-1", "nan"] {
+        let err = fails([
+            "plan",
+            "--melange-json",
+            fixture("melange_example.json").to_str().unwrap(),
+            "--gap",
+            gap,
+        ]);
+        assert!(err.contains("--gap") && err.contains("percentage"), "{err}");
+    }
+
     let err = fails([
         "plan",
         "--melange-json",

@@ -193,6 +193,7 @@ pub(crate) fn solve_core(
     slice_factor: u32,
     options: &SolveOptions,
 ) -> Result<CoreSolution, PlanError> {
+    options.validate()?;
     check_buckets(types, scenarios)?;
     match solve_with_backend(types, scenarios, slice_factor, options)? {
         Some(solution) => Ok(solution),
@@ -215,6 +216,7 @@ fn solve_with_backend(
                 slice_factor,
                 options.time_limit,
                 options.node_limit,
+                options.relative_gap,
             )?;
             Ok(solved.map(|(mut solution, stats)| {
                 solution.search_nodes = Some(stats.nodes);

@@ -76,10 +76,13 @@ pub struct Plan {
     pub backend: Backend,
     /// Branch-and-bound nodes solved (`None` with microlp, which does not report them).
     pub search_nodes: Option<u64>,
-    /// Whether the cost is proven optimal (to a relative 1e-9). `false` only when the node limit
-    /// stopped the search first; the plan is then the best found and `cost_lower_bound` says how
-    /// far from optimal it may be.
+    /// Whether the cost is proven optimal (to a relative 1e-9). `false` when the node limit
+    /// stopped the search first, or when a relative gap tolerance let it stop early; the plan is
+    /// then the best found and `cost_lower_bound` says how far from optimal it may be.
     pub proven_optimal: bool,
+    /// The relative gap tolerance the search was given (0: prove optimality).
+    #[serde(default)]
+    pub relative_gap: f64,
     /// No plan costs less than this, $/h (the cost itself when proven optimal).
     pub cost_lower_bound: f64,
     /// Slices per bucket.
@@ -255,6 +258,7 @@ pub(crate) fn build_plan(
         backend: options.backend.resolve(options.formulation)?,
         search_nodes: core.search_nodes,
         proven_optimal: core.unproven_bound.is_none(),
+        relative_gap: options.relative_gap,
         cost_lower_bound: core.unproven_bound.unwrap_or(hourly_cost).min(hourly_cost),
         slice_factor,
         headroom: problem.headroom,
@@ -287,13 +291,24 @@ impl fmt::Display for Plan {
             self.headroom * 100.0,
         )?;
         if !self.proven_optimal {
-            writeln!(
-                f,
-                "NOT PROVEN OPTIMAL: the node limit stopped the search; no plan costs less than ${:.4}/h \
-                 (gap {:.3}%); raise the node limit to close it",
-                self.cost_lower_bound,
-                self.optimality_gap() * 100.0
-            )?;
+            if self.relative_gap > 0.0 && self.optimality_gap() <= self.relative_gap {
+                writeln!(
+                    f,
+                    "within the requested gap: no plan costs less than ${:.4}/h (gap {:.3}%, \
+                     requested at most {:.3}%)",
+                    self.cost_lower_bound,
+                    self.optimality_gap() * 100.0,
+                    self.relative_gap * 100.0
+                )?;
+            } else {
+                writeln!(
+                    f,
+                    "NOT PROVEN OPTIMAL: the node limit stopped the search; no plan costs less than \
+                     ${:.4}/h (gap {:.3}%); raise the node limit to close it",
+                    self.cost_lower_bound,
+                    self.optimality_gap() * 100.0
+                )?;
+            }
         }
         let name_width = self
             .allocations

@@ -189,7 +189,8 @@ pub const DEFAULT_NODE_LIMIT: u64 = 50_000;
 ///
 /// Hitting the time limit is an error that states the remaining gap (wall-clock limits would make
 /// results vary run to run). Hitting the node limit (branch and bound only; deterministic) returns
-/// the best plan found, marked as not proven optimal, with the bound and gap that remain.
+/// the best plan found, marked as not proven optimal, with the bound and gap that remain; so does
+/// a relative gap tolerance, once every plan it leaves unexplored is within it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SolveOptions {
     /// The integer program.
@@ -200,6 +201,9 @@ pub struct SolveOptions {
     pub time_limit: Option<Duration>,
     /// Most branch-and-bound nodes; `None` for no limit.
     pub node_limit: Option<u64>,
+    /// Branch and bound: stop once no plan can cost less than the best found by more than this
+    /// fraction of its cost (0 proves optimality). The plan then reports the bound it proved.
+    pub relative_gap: f64,
 }
 
 impl Default for SolveOptions {
@@ -209,6 +213,22 @@ impl Default for SolveOptions {
             backend: Backend::default(),
             time_limit: None,
             node_limit: Some(DEFAULT_NODE_LIMIT),
+            relative_gap: 0.0,
+        }
+    }
+}
+
+impl SolveOptions {
+    /// Checks the options' numbers: the relative gap must lie in `[0, 1)`.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        if self.relative_gap.is_finite() && (0.0..1.0).contains(&self.relative_gap) {
+            Ok(())
+        } else {
+            Err(PlanError::InvalidNumber {
+                location: "solve options: relative_gap".to_string(),
+                value: self.relative_gap,
+                expected: "a fraction in [0, 1), e.g. 0.01 for 1%",
+            })
         }
     }
 }

@@ -125,7 +125,9 @@ pub fn plan_schedule(
         options,
     )?;
     let peak_hourly_cost = fleet_cost(&problem.gpu_types, &peak.instances);
-    if let Some(bound) = peak.unproven_bound {
+    if let Some(bound) = peak.unproven_bound
+        && peak_hourly_cost - bound > options.relative_gap * peak_hourly_cost + 1e-9
+    {
         return Err(PlanError::Solver {
             message: format!(
                 "the peak fleet (${peak_hourly_cost:.4}/h) was not proven optimal within the node \

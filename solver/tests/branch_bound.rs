@@ -93,6 +93,57 @@ fn node_limit_reports_a_bound_below_the_optimum_and_says_so() {
 }
 
 #[test]
+fn a_gap_tolerance_stops_early_and_reports_the_bound_it_proved() {
+    let mut stopped_early = 0;
+    for rate in [45.0, 60.0, 150.0, 400.0] {
+        let problem = mixed(rate);
+        let exact = solve(&problem, &SolveOptions::default()).unwrap();
+        assert!(exact.proven_optimal, "rate {rate}");
+        let loose = solve(
+            &problem,
+            &SolveOptions {
+                relative_gap: 0.05,
+                ..SolveOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            loose.cost_lower_bound <= exact.hourly_cost + 1e-9,
+            "rate {rate}"
+        );
+        assert!(loose.hourly_cost >= exact.hourly_cost - 1e-9, "rate {rate}");
+        assert!(loose.optimality_gap() <= 0.05 + 1e-12, "rate {rate}");
+        assert!(loose.search_nodes <= exact.search_nodes, "rate {rate}");
+        if !loose.proven_optimal {
+            stopped_early += 1;
+            let text = loose.to_string();
+            assert!(text.contains("within the requested gap"), "{text}");
+            assert!(!text.contains("NOT PROVEN OPTIMAL"), "{text}");
+        }
+    }
+    assert!(
+        stopped_early > 0,
+        "a 5% tolerance should let some of these searches stop before the proof"
+    );
+}
+
+#[test]
+fn a_gap_outside_zero_to_one_is_an_error() {
+    for gap in [-0.01, 1.0, f64::NAN] {
+        let error = solve(
+            &mixed(60.0),
+            &SolveOptions {
+                relative_gap: gap,
+                ..SolveOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(error, PlanError::InvalidNumber { .. }), "{error}");
+        assert!(error.to_string().contains("relative_gap"), "{error}");
+    }
+}
+
+#[test]
 fn a_root_only_search_of_the_example_is_not_called_optimal() {
     // The root relaxation puts every bucket on the A100 (1.125 instances, $4.13/h), far below the
     // $5.69 optimum, so one node cannot prove anything.

@@ -245,6 +245,26 @@ proptest! {
     }
 
     #[test]
+    fn a_gap_tolerance_brackets_the_optimum(problem in medium_problem(), percent in 1_u32..=10) {
+        let tolerance = f64::from(percent) / 100.0;
+        let exact = solve(&problem, &options(Formulation::Compact)).unwrap();
+        let loose = solve(&problem, &SolveOptions {
+            relative_gap: tolerance,
+            ..options(Formulation::Compact)
+        }).unwrap();
+        // The bound it proves is below the optimum, its plan above, and the two within tolerance.
+        prop_assert!(loose.cost_lower_bound <= exact.hourly_cost + 1e-9,
+            "bound {} above the optimum {}", loose.cost_lower_bound, exact.hourly_cost);
+        prop_assert!(loose.hourly_cost >= exact.hourly_cost - 1e-9);
+        prop_assert!(loose.optimality_gap() <= tolerance + 1e-12,
+            "gap {} over the tolerance {}", loose.optimality_gap(), tolerance);
+        prop_assert_eq!(loose.relative_gap, tolerance);
+        if loose.proven_optimal {
+            prop_assert!(relative_gap(loose.hourly_cost, exact.hourly_cost) <= 1e-6);
+        }
+    }
+
+    #[test]
     fn plans_respect_their_constraints(problem in small_problem()) {
         let plan = solve(&problem, &options(Formulation::Compact)).unwrap();
         let k = problem.slice_factor;

@@ -51,6 +51,10 @@ pub struct PlanArgs {
     /// optimal with its remaining gap (deterministic, unlike --time-limit); 0 for no limit.
     #[arg(long, default_value_t = solver::DEFAULT_NODE_LIMIT)]
     pub node_limit: u64,
+    /// Branch and bound: stop once no plan can be cheaper than the one found by more than this
+    /// percentage (e.g. 1 for 1%); the plan then reports the bound it proved. 0 proves optimality.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub gap: f64,
     /// Print the full plan as JSON instead of a table.
     #[arg(long, conflicts_with = "melange_output")]
     pub json: bool,
@@ -165,6 +169,7 @@ pub fn run(args: PlanArgs, catalog: &Catalog) -> CmdResult {
         backend: args.backend,
         time_limit,
         node_limit: node_limit(args.node_limit),
+        relative_gap: relative_gap(args.gap)?,
     };
     let start = std::time::Instant::now();
     let plan = plan_melange_file(path, &overrides, &options)?;
@@ -191,6 +196,17 @@ pub fn run(args: PlanArgs, catalog: &Catalog) -> CmdResult {
 /// `--node-limit`: 0 means none.
 fn node_limit(nodes: u64) -> Option<u64> {
     (nodes > 0).then_some(nodes)
+}
+
+/// `--gap`, a percentage, as the fraction the solver takes.
+fn relative_gap(percent: f64) -> Result<f64, String> {
+    if percent.is_finite() && (0.0..100.0).contains(&percent) {
+        Ok(percent / 100.0)
+    } else {
+        Err(format!(
+            "--gap {percent}: expected a percentage in [0, 100), e.g. 1 for 1%"
+        ))
+    }
 }
 
 fn time_limit(seconds: Option<f64>) -> Result<Option<std::time::Duration>, String> {
@@ -248,6 +264,7 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
             backend: args.backend,
             time_limit: time_limit(args.time_limit)?,
             node_limit: node_limit(args.node_limit),
+            relative_gap: relative_gap(args.gap)?,
         },
         verify,
         simulate_baselines: None,
