@@ -304,7 +304,8 @@ impl fmt::Display for Plan {
                 writeln!(
                     f,
                     "NOT PROVEN OPTIMAL: the node limit stopped the search; no plan costs less than \
-                     ${:.4}/h (gap {:.3}%); raise the node limit to close it",
+                     ${:.4}/h (gap {:.3}%); raise the node limit to close it, \
+                     or accept a stated gap (`medley plan --gap PCT`)",
                     self.cost_lower_bound,
                     self.optimality_gap() * 100.0
                 )?;
