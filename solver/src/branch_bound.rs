@@ -11,13 +11,14 @@
 //!
 //! evaluated exactly (valid for any `λ ≥ 0`, equal to the LP bound at optimal duals), and a box
 //! bound over all rows that also drives reduced-cost fixing. Branching is on fractional counts
-//! first (the dearest type's, whose count moves the bound most), then on fractional slice counts; the search dives
-//! into the nearer rounding and otherwise takes the open node with the least bound. Incumbents
-//! come from the greedy plan, LP rounding, packing slices into the LP's counts when those are
-//! integral, and a local search that frees whole instances; every plan is re-checked in exact
-//! arithmetic before it is accepted. The search stops when every open node's bound reaches the
-//! incumbent (optimal to a relative `1e-9`), or at a node limit with the least open bound kept as
-//! the honest remaining gap.
+//! first (the dearest type's, whose count moves the bound most), then on fractional slice counts;
+//! the search dives into the nearer rounding and otherwise takes the open node with the least
+//! bound. Incumbents come from the greedy plan, LP rounding, packing slices into the LP's counts
+//! when those are integral, and a local search that frees whole instances; every plan is
+//! re-checked in exact arithmetic before it is accepted. The search stops when every open node's
+//! bound reaches the incumbent (optimal to a relative `1e-9`, or within a relative gap tolerance
+//! the caller gives), or at a node limit, with the least bound left unexplored kept as the honest
+//! remaining gap.
 //!
 //! The LP relaxation does not see that slices come whole, so on instances whose LP optimum packs
 //! types exactly full, the bound can stay flat while many slice assignments are tried; the node
