@@ -9,7 +9,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{
-    LIGHT_WORKLOAD, TempDir, assert_close, count, fails, fixture, num, succeeds, succeeds_json,
+    LIGHT_WORKLOAD, TempDir, assert_close, count, fails, fixture, medley, num, succeeds,
+    succeeds_json,
 };
 use serde_json::Value;
 
@@ -238,6 +239,19 @@ fn bad_plan_input_is_a_clear_error() {
     assert!(err.contains("headroom") && err.contains("-0.5"), "{err}");
     let err = fails(["plan", "--melange-json", path, "--time-limit", "-1"]);
     assert!(err.contains("--time-limit"), "{err}");
+    // Too large for a duration: an error, not an overflow panic.
+    let err = fails(["plan", "--melange-json", path, "--time-limit", "1e30"]);
+    assert!(
+        err.contains("--time-limit") && err.contains("too large"),
+        "{err}"
+    );
+    // With --workload, bad solver options fail before the (slow) profiling starts.
+    for (flag, value) in [("--gap", "100"), ("--time-limit", "0"), ("--target", "2")] {
+        let run = medley(["plan", "--workload", "arena", flag, value]);
+        assert!(!run.output.status.success(), "{flag} {value} was accepted");
+        assert!(run.stderr().contains(flag), "{}", run.stderr());
+        assert!(!run.stderr().contains("profil"), "{}", run.stderr());
+    }
     let err = fails(["plan", "--melange-json", path, "--cap", "H100=1"]);
     assert!(err.contains("H100") && err.contains("A10G"), "{err}");
     let err = fails(["plan", "--melange-json", path, "--cap", "A10G"]);
@@ -309,6 +323,25 @@ fn every_backend_agrees_and_a_node_limit_is_reported_honestly() {
         "1",
     ]);
     assert!(text.contains("NOT PROVEN OPTIMAL"), "{text}");
+    // Mélange's output shape has no field for it, so the same warning goes to stderr.
+    let run = medley([
+        "plan",
+        "--melange-json",
+        fixture("melange_example.json").to_str().unwrap(),
+        "--slice-factor",
+        "8",
+        "--node-limit",
+        "1",
+        "--melange-output",
+    ]);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("not proven optimal"),
+        "{}",
+        run.stderr()
+    );
+    let output: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert!(output["cost"].as_f64().unwrap() >= 5.69 - 1e-9);
 
     // A 40% gap tolerance: the search may stop once its plan is proven within 40% of optimal,
     // and reports the bound it proved, which brackets the optimum with the plan.

@@ -633,6 +633,46 @@ fn bench_reports_consistent_speeds_without_the_shared_trace() {
     assert!(count(&row["iterations"], "iterations") > 0);
 }
 
+#[test]
+fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
+    let run = medley([
+        "bench",
+        "--solver",
+        "--solver-seeds",
+        "1",
+        "--solver-node-limit",
+        "300",
+        "--json",
+    ]);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let rows: Value = serde_json::from_slice(&run.output.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    // One seed at each of 100, 300 and 1,000 req/s.
+    let rates: Vec<f64> = rows
+        .iter()
+        .map(|r| num(&r["request_rate"], "rate"))
+        .collect();
+    assert_eq!(rates, [100.0, 300.0, 1000.0]);
+    for row in rows {
+        let exact_cost = num(&row["exact_cost"], "exact_cost");
+        let exact_gap = num(&row["exact_gap"], "exact_gap");
+        let loose_cost = num(&row["gap_1pct_cost"], "gap_1pct_cost");
+        let loose_gap = num(&row["gap_1pct_gap"], "gap_1pct_gap");
+        assert!(loose_gap <= 0.01 + 1e-12, "{row}");
+        assert!(count(&row["exact_nodes"], "nodes") <= 300, "{row}");
+        if row["exact_proven"] == true {
+            assert_eq!(exact_gap, 0.0, "{row}");
+            // The optimum is no dearer than the 1% plan, and at most 1% cheaper.
+            assert!(exact_cost <= loose_cost + 1e-9, "{row}");
+            assert!(loose_cost - exact_cost <= 0.01 * loose_cost + 1e-9, "{row}");
+        } else {
+            assert!(exact_gap > 0.0, "{row}");
+        }
+    }
+    let err = fails(["bench", "--solver", "--solver-seeds", "0"]);
+    assert!(err.contains("--solver-seeds"), "{err}");
+}
+
 /// The arena run of [`BASE`] without its cluster, for disaggregated runs.
 const ARENA: [&str; 8] = [
     "simulate",

@@ -198,8 +198,9 @@ impl Ord for Node {
 
 /// Solves the compact program exactly; `Ok(None)` when it is infeasible (only caps can make it so).
 ///
-/// With a node limit the search may stop first; it then returns its best plan with the least bound
-/// of the nodes left unexplored (`SearchStats::unproven_bound`), or an error if it found none.
+/// A node limit, or a relative gap tolerance, may end the search before the proof; it then
+/// returns its best plan with the least bound of the nodes left unexplored
+/// (`SearchStats::unproven_bound`), or an error if the node limit came before any plan.
 pub(crate) fn solve_branch_and_bound(
     types: &[GpuType],
     scenarios: &[Vec<Demand<'_>>],
@@ -486,8 +487,8 @@ impl<'m, 'a> Search<'m, 'a> {
         }
     }
 
-    /// Runs the search; `Some(bound)` when the node limit stopped it before the proof, with the
-    /// least bound of the unexplored nodes.
+    /// Runs the search; `Some(bound)` when the node limit or the gap tolerance ended it before the
+    /// proof, with the least bound of the unexplored nodes.
     fn run(
         &mut self,
         start: Instant,
@@ -561,7 +562,8 @@ impl<'m, 'a> Search<'m, 'a> {
         let message = match &self.incumbent {
             Some(incumbent) => format!(
                 "branch and bound stopped at the {:.3} s time limit after {} nodes: best plan ${:.4}/h, \
-                 best bound ${:.4}/h (gap {:.3}%), optimality not proven; raise or drop the time limit",
+                 best bound ${:.4}/h (gap {:.3}%), optimality not proven; raise or drop the time limit, \
+                 or accept a stated gap (`--gap`)",
                 limit.as_secs_f64(),
                 self.nodes,
                 incumbent.cost,
@@ -649,15 +651,15 @@ impl<'m, 'a> Search<'m, 'a> {
                     (up, down)
                 }
             }
-            None if status == LpStatus::Optimal => {
-                // Integral: a plan whose cost the LP bound matches, up to the tolerances.
-                self.offer(round_slices(self.model, &values[type_count..]));
-                return Ok(None);
-            }
             None => {
-                // The LP stalled on an integral-looking point it could not make feasible: its
-                // bound holds but its point proves nothing, so split a range instead.
+                // An integral-looking point: a plan whose cost the LP bound matches, up to the
+                // tolerances. If the exact re-check finds it needs more (the LP tolerated a
+                // residual, or stalled), the point proves nothing about the rest of the node, so
+                // split a range instead of dropping the node.
                 self.offer(round_slices(self.model, &values[type_count..]));
+                if self.prune(bound) {
+                    return Ok(None);
+                }
                 match self.widest_range() {
                     Some((variable, lower, upper)) => {
                         let middle = ((lower + upper) / 2.0).floor();

@@ -35,8 +35,8 @@ pub(crate) struct CoreSolution {
     pub slices: Vec<Vec<Vec<Vec<u32>>>>,
     /// Branch-and-bound nodes solved (`None` from microlp, which does not say).
     pub search_nodes: Option<u64>,
-    /// `Some(bound)` when the node limit stopped the search before optimality was proven: the
-    /// least cost any plan could still have.
+    /// `Some(bound)` when the node limit or the gap tolerance ended the search before optimality
+    /// was proven: the least cost any plan could still have.
     pub unproven_bound: Option<f64>,
 }
 

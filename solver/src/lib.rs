@@ -15,6 +15,7 @@ pub mod plan;
 pub mod problem;
 pub mod profile;
 pub mod schedule;
+pub mod synthetic;
 pub mod verify;
 
 pub use baseline::{Baseline, BaselineOutcome, instances_for_load, savings, single_type_baselines};

@@ -66,13 +66,14 @@ pub struct ClassAssignment {
     pub buckets: Vec<BucketAssignment>,
 }
 
-/// An optimal GPU mix. Everything in it follows from the problem and options alone, so equal
+/// The cheapest GPU mix the solver found, with how far from optimal it may be (nothing, unless a
+/// node limit or gap tolerance ended the search first). Everything in it follows from the problem and options alone, so equal
 /// inputs give byte-identical serialisations; the solve time lives in [`TimedPlan`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// The integer program solved.
     pub formulation: Formulation,
-    /// The solver that proved the optimum (never `auto`).
+    /// The solver that ran (never `auto`).
     pub backend: Backend,
     /// Branch-and-bound nodes solved (`None` with microlp, which does not report them).
     pub search_nodes: Option<u64>,
@@ -148,7 +149,8 @@ pub(crate) fn demands(problem: &PlanProblem) -> Vec<Demand<'_>> {
         .collect()
 }
 
-/// Solves the GPU-mix program to proven optimality and reports the mix against single-type fleets.
+/// Solves the GPU-mix program (to proven optimality unless the options' node limit or gap tolerance
+/// ends the search first) and reports the mix against single-type fleets.
 pub fn solve(problem: &PlanProblem, options: &SolveOptions) -> Result<Plan, PlanError> {
     problem.validate()?;
     let scenario = demands(problem);
@@ -253,12 +255,18 @@ pub(crate) fn build_plan(
         });
     }
     let hourly_cost = fleet_cost(types, &core.instances);
+    let backend = options.backend.resolve(options.formulation)?;
     Ok(Plan {
         formulation: options.formulation,
-        backend: options.backend.resolve(options.formulation)?,
+        backend,
         search_nodes: core.search_nodes,
         proven_optimal: core.unproven_bound.is_none(),
-        relative_gap: options.relative_gap,
+        // Only the branch and bound stops at a gap; microlp always proves the optimum.
+        relative_gap: if backend == Backend::BranchAndBound {
+            options.relative_gap
+        } else {
+            0.0
+        },
         cost_lower_bound: core.unproven_bound.unwrap_or(hourly_cost).min(hourly_cost),
         slice_factor,
         headroom: problem.headroom,
@@ -291,7 +299,8 @@ impl fmt::Display for Plan {
             self.headroom * 100.0,
         )?;
         if !self.proven_optimal {
-            if self.relative_gap > 0.0 && self.optimality_gap() <= self.relative_gap {
+            // The slack keeps a search that stopped exactly at the tolerance on this side.
+            if self.relative_gap > 0.0 && self.optimality_gap() <= self.relative_gap + 1e-12 {
                 writeln!(
                     f,
                     "within the requested gap: no plan costs less than ${:.4}/h (gap {:.3}%, \
@@ -304,10 +313,14 @@ impl fmt::Display for Plan {
                 writeln!(
                     f,
                     "NOT PROVEN OPTIMAL: the node limit stopped the search; no plan costs less than \
-                     ${:.4}/h (gap {:.3}%); raise the node limit to close it, \
-                     or accept a stated gap (`medley plan --gap PCT`)",
+                     ${:.4}/h (gap {:.3}%); raise the node limit{} to close it",
                     self.cost_lower_bound,
-                    self.optimality_gap() * 100.0
+                    self.optimality_gap() * 100.0,
+                    if self.relative_gap > 0.0 {
+                        " or the gap tolerance"
+                    } else {
+                        ", or accept a stated gap (`medley plan --gap PCT`),"
+                    }
                 )?;
             }
         }

@@ -33,7 +33,7 @@ pub struct WindowPlan {
     pub hours: f64,
     /// Its request rate, req/s.
     pub request_rate: f64,
-    /// The optimal mix for it.
+    /// The cheapest mix for it (proven, or within the gap tolerance; see `plan.proven_optimal`).
     pub plan: Plan,
     /// `hours × plan.hourly_cost`, $.
     pub cost: f64,
@@ -61,11 +61,14 @@ pub struct Schedule {
     pub schedule_cost: f64,
     /// The window with the highest rate (first on ties).
     pub peak_window: String,
-    /// Cheapest single fleet that serves every window (each on its own); with one shared bucket mix
-    /// this is exactly the plan of the highest-rate window.
+    /// Cheapest single fleet that serves every window (each on its own), proven or within the gap
+    /// tolerance; with one shared bucket mix this is exactly the plan of the highest-rate window.
     pub peak_fleet: Vec<FleetEntry>,
     /// $/h of the peak fleet.
     pub peak_hourly_cost: f64,
+    /// No fleet serving every window costs less than this, $/h (`peak_hourly_cost` when proven).
+    #[serde(default)]
+    pub peak_cost_lower_bound: f64,
     /// `peak_hourly_cost × total_hours`, $.
     pub peak_cost: f64,
     /// `(peak_cost − schedule_cost) / peak_cost`; `None` when the peak costs nothing.
@@ -92,7 +95,8 @@ fn window_problem(problem: &PlanProblem, window: &TimeWindow) -> Result<PlanProb
     Ok(windowed)
 }
 
-/// Plans every window optimally and compares the schedule with one peak-sized fleet.
+/// Plans every window (to optimality, or within the options' gap tolerance) and compares the
+/// schedule with one peak-sized fleet.
 pub fn plan_schedule(
     problem: &PlanProblem,
     windows: &[TimeWindow],
@@ -131,7 +135,8 @@ pub fn plan_schedule(
         return Err(PlanError::Solver {
             message: format!(
                 "the peak fleet (${peak_hourly_cost:.4}/h) was not proven optimal within the node \
-                 limit (no fleet costs less than ${bound:.4}/h); raise the node limit"
+                 limit (no fleet costs less than ${bound:.4}/h); raise the node limit, or accept \
+                 a stated gap (`--gap`)"
             ),
         });
     }
@@ -173,6 +178,10 @@ pub fn plan_schedule(
         peak_window: windows[peak_index].label.clone(),
         peak_fleet,
         peak_hourly_cost,
+        peak_cost_lower_bound: peak
+            .unproven_bound
+            .unwrap_or(peak_hourly_cost)
+            .min(peak_hourly_cost),
         peak_cost,
         savings_vs_peak: savings(peak_cost, schedule_cost),
     })
@@ -231,6 +240,24 @@ impl fmt::Display for Schedule {
             self.peak_cost,
             self.savings_vs_peak
                 .map_or_else(|| "-".to_string(), |s| format!("{:.1}%", s * 100.0))
-        )
+        )?;
+        // Plans that stopped within a gap tolerance say how far from optimal they may be.
+        if self.peak_cost_lower_bound < self.peak_hourly_cost - 1e-9 {
+            writeln!(
+                f,
+                "peak fleet not proven optimal: no such fleet costs less than ${:.4}/h",
+                self.peak_cost_lower_bound
+            )?;
+        }
+        for window in self.windows.iter().filter(|w| !w.plan.proven_optimal) {
+            writeln!(
+                f,
+                "window {} not proven optimal: no plan costs less than ${:.4}/h (gap {:.3}%)",
+                window.label,
+                window.plan.cost_lower_bound,
+                window.plan.optimality_gap() * 100.0
+            )?;
+        }
+        Ok(())
     }
 }

@@ -243,6 +243,31 @@ fn schedule_costs_windows_against_the_peak() {
         (schedule.peak_cost - schedule.schedule_cost) / schedule.peak_cost
     ));
     assert!(schedule.to_string().contains("evening"));
+    // Proven: the peak fleet's bound is its cost, and nothing is flagged.
+    assert_eq!(schedule.peak_cost_lower_bound, schedule.peak_hourly_cost);
+    assert!(!schedule.to_string().contains("not proven"));
+
+    // A 40% gap tolerance: every plan in it may stop early, and then says how far it may be off.
+    let loose = plan_schedule(
+        &problem,
+        &windows,
+        &SolveOptions {
+            relative_gap: 0.4,
+            ..options()
+        },
+    )
+    .unwrap();
+    assert!(loose.peak_cost_lower_bound <= schedule.peak_hourly_cost + 1e-9);
+    assert!(loose.peak_hourly_cost >= schedule.peak_hourly_cost - 1e-9);
+    assert!(loose.peak_hourly_cost - loose.peak_cost_lower_bound <= 0.4 * loose.peak_hourly_cost);
+    let text = loose.to_string();
+    let flagged = loose.peak_cost_lower_bound < loose.peak_hourly_cost - 1e-9
+        || loose.windows.iter().any(|w| !w.plan.proven_optimal);
+    assert_eq!(text.contains("not proven optimal"), flagged, "{text}");
+    assert!(
+        flagged,
+        "a 40% tolerance should end one of these searches before its proof"
+    );
 }
 
 #[test]

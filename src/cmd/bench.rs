@@ -1,4 +1,5 @@
-//! `medley bench`: simulator speed on the two reference workloads.
+//! `medley bench`: simulator speed on the two reference workloads, or (`--solver`) the GPU-mix
+//! solver's speed on seeded synthetic problems.
 
 use std::time::Instant;
 
@@ -6,6 +7,7 @@ use clap::Args;
 use gpu_models::{Catalog, InstanceOptions};
 use serde::Serialize;
 use sim::{Cluster, SimConfig, parse_spec, simulate};
+use solver::{Backend, Formulation, SolveOptions, solve_timed};
 use workloads::{ReadOptions, TraceReader};
 
 use super::CmdResult;
@@ -20,9 +22,113 @@ pub struct BenchArgs {
     /// Expected requests in the synthetic stream (arrivals are random, so about this many).
     #[arg(long, default_value_t = 1_000_000)]
     pub synthetic_requests: u64,
+    /// Measure the GPU-mix solver instead: 60 buckets × 12 GPU types, seeds 1..=N at 100, 300
+    /// and 1,000 req/s, each to proven optimality and to a proven 1% gap.
+    #[arg(long)]
+    pub solver: bool,
+    /// With --solver: seeds per rate.
+    #[arg(long, default_value_t = 10)]
+    pub solver_seeds: u64,
+    /// With --solver: branch-and-bound nodes before the exact solve stops unproven (0 for no
+    /// limit, which on the hardest seeds runs for minutes).
+    #[arg(long, default_value_t = 20_000)]
+    pub solver_node_limit: u64,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// One synthetic problem solved to optimality and to a 1% gap.
+#[derive(Debug, Serialize)]
+struct SolverRow {
+    request_rate: f64,
+    seed: u64,
+    exact_s: f64,
+    exact_nodes: Option<u64>,
+    exact_proven: bool,
+    /// `(cost − bound) / cost` of the exact solve (0 when proven).
+    exact_gap: f64,
+    exact_cost: f64,
+    gap_1pct_s: f64,
+    gap_1pct_nodes: Option<u64>,
+    gap_1pct_gap: f64,
+    gap_1pct_cost: f64,
+}
+
+/// Solves the seeded synthetic problems the solver benchmark and docs/results.md use.
+fn solver_study(args: &BenchArgs) -> CmdResult {
+    if args.solver_seeds == 0 {
+        return Err("--solver-seeds 0: expected at least one seed".into());
+    }
+    let exact = SolveOptions {
+        formulation: Formulation::Compact,
+        backend: Backend::BranchAndBound,
+        node_limit: (args.solver_node_limit > 0).then_some(args.solver_node_limit),
+        ..SolveOptions::default()
+    };
+    let loose = SolveOptions {
+        relative_gap: 0.01,
+        ..exact.clone()
+    };
+    let mut rows = Vec::new();
+    for request_rate in [100.0, 300.0, 1000.0] {
+        eprintln!(
+            "solving {} problems at {request_rate} req/s, exactly and to a 1% gap",
+            args.solver_seeds
+        );
+        for seed in 1..=args.solver_seeds {
+            let problem = solver::synthetic::synthetic_problem(12, request_rate, seed);
+            let proven = solve_timed(&problem, &exact)?;
+            let within = solve_timed(&problem, &loose)?;
+            rows.push(SolverRow {
+                request_rate,
+                seed,
+                exact_s: proven.solve_seconds,
+                exact_nodes: proven.plan.search_nodes,
+                exact_proven: proven.plan.proven_optimal,
+                exact_gap: proven.plan.optimality_gap(),
+                exact_cost: proven.plan.hourly_cost,
+                gap_1pct_s: within.solve_seconds,
+                gap_1pct_nodes: within.plan.search_nodes,
+                gap_1pct_gap: within.plan.optimality_gap(),
+                gap_1pct_cost: within.plan.hourly_cost,
+            });
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let mut table = TextTable::new([
+        "req/s", "seed", "exact s", "nodes", "proven", "gap %", "$/h", "1% gap s", "nodes",
+        "gap %", "$/h",
+    ]);
+    let nodes = |count: Option<u64>| count.map_or_else(|| "-".into(), |n| n.to_string());
+    for row in &rows {
+        table.row([
+            format!("{:.0}", row.request_rate),
+            row.seed.to_string(),
+            format!("{:.4}", row.exact_s),
+            nodes(row.exact_nodes),
+            if row.exact_proven { "yes" } else { "no" }.to_string(),
+            format!("{:.3}", row.exact_gap * 100.0),
+            format!("{:.4}", row.exact_cost),
+            format!("{:.4}", row.gap_1pct_s),
+            nodes(row.gap_1pct_nodes),
+            format!("{:.3}", row.gap_1pct_gap * 100.0),
+            format!("{:.4}", row.gap_1pct_cost),
+        ]);
+    }
+    print!("{}", table.render());
+    let slowest_within = rows.iter().map(|r| r.gap_1pct_s).fold(0.0, f64::max);
+    let proven = rows.iter().filter(|r| r.exact_proven).count();
+    println!(
+        "60 buckets x 12 types, slice factor 8: {proven} of {} proven within {} nodes; \
+         to a proven 1% gap the slowest took {slowest_within:.3} s",
+        rows.len(),
+        args.solver_node_limit
+    );
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -74,6 +180,9 @@ pub fn run(args: BenchArgs, catalog: &Catalog) -> CmdResult {
         eprintln!(
             "note: this is a debug build; run `cargo run --release -- bench` for real numbers"
         );
+    }
+    if args.solver {
+        return solver_study(&args);
     }
     let options = InstanceOptions::default();
     let mut rows = Vec::new();

@@ -44,7 +44,8 @@ pub struct PlanArgs {
     /// `branch-and-bound` or `microlp`.
     #[arg(long, default_value = "auto")]
     pub backend: solver::Backend,
-    /// Give up (with an error) if optimality is not proven within this many seconds.
+    /// Give up (with an error) if the search has not ended, with optimality (or the --gap
+    /// tolerance) proven, within this many seconds.
     #[arg(long, allow_negative_numbers = true)]
     pub time_limit: Option<f64>,
     /// Branch and bound: nodes to search before returning the best plan found, marked not proven
@@ -181,6 +182,7 @@ pub fn run(args: PlanArgs, catalog: &Catalog) -> CmdResult {
     let text = if args.json {
         serde_json::to_string_pretty(&timed)? + "\n"
     } else if args.melange_output {
+        warn_if_unproven(&timed.plan);
         serde_json::to_string_pretty(&MelangeOutput::from_plan(&timed.plan))? + "\n"
     } else {
         timed.to_string()
@@ -191,6 +193,17 @@ pub fn run(args: PlanArgs, catalog: &Catalog) -> CmdResult {
         _ => {}
     }
     Ok(())
+}
+
+/// Mélange's output shape has no room to say a plan is unproven, so it is said on stderr.
+fn warn_if_unproven(plan: &solver::Plan) {
+    if !plan.proven_optimal {
+        eprintln!(
+            "note: this plan is not proven optimal; no plan costs less than ${:.4}/h (gap {:.3}%)",
+            plan.cost_lower_bound,
+            plan.optimality_gap() * 100.0
+        );
+    }
 }
 
 /// `--node-limit`: 0 means none.
@@ -212,7 +225,9 @@ fn relative_gap(percent: f64) -> Result<f64, String> {
 fn time_limit(seconds: Option<f64>) -> Result<Option<std::time::Duration>, String> {
     match seconds {
         Some(seconds) if seconds.is_finite() && seconds > 0.0 => {
-            Ok(Some(std::time::Duration::from_secs_f64(seconds)))
+            std::time::Duration::try_from_secs_f64(seconds)
+                .map(Some)
+                .map_err(|_| format!("--time-limit {seconds}: too large; expected seconds > 0"))
         }
         Some(seconds) => Err(format!("--time-limit {seconds}: expected seconds > 0")),
         None => Ok(None),
@@ -221,6 +236,23 @@ fn time_limit(seconds: Option<f64>) -> Result<Option<std::time::Duration>, Strin
 
 /// `medley plan --workload`: profile by simulation, solve, and optionally verify by simulation.
 fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdResult {
+    // Options are checked before the profiling, which can take minutes.
+    let options = SolveOptions {
+        formulation: args.formulation,
+        backend: args.backend,
+        time_limit: time_limit(args.time_limit)?,
+        node_limit: node_limit(args.node_limit),
+        relative_gap: relative_gap(args.gap)?,
+    };
+    if let Some(target) = args.target
+        && !(target > 0.0 && target <= 1.0)
+    {
+        return Err(format!("--target {target}: expected a fraction in (0, 1]").into());
+    }
+    let windows = match &args.windows {
+        Some(text) => parse_windows(text)?,
+        None => Vec::new(),
+    };
     let quiet = args.profile.quiet;
     let (requests, description, rate_rps) =
         workload_requests(workload, args.rate, &args.duration, args.profile.seed)?;
@@ -234,11 +266,6 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
     }
     let profiles = args.profile.run(catalog, Some(&requests))?;
     let verify = if args.verify {
-        if let Some(target) = args.target
-            && !(target > 0.0 && target <= 1.0)
-        {
-            return Err(format!("--target {target}: expected a fraction in (0, 1]").into());
-        }
         Some(VerifySettings {
             target_attainment: args.target,
             max_rounds: args.max_rounds,
@@ -259,19 +286,10 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
         headroom: args.headroom,
         caps: args.caps.clone(),
         minimums: args.minimums.clone(),
-        options: SolveOptions {
-            formulation: args.formulation,
-            backend: args.backend,
-            time_limit: time_limit(args.time_limit)?,
-            node_limit: node_limit(args.node_limit),
-            relative_gap: relative_gap(args.gap)?,
-        },
+        options,
         verify,
         simulate_baselines: None,
-        windows: match &args.windows {
-            Some(text) => parse_windows(text)?,
-            None => Vec::new(),
-        },
+        windows,
     };
     let report = plan_workload(
         profiles,
@@ -301,6 +319,7 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else if args.melange_output {
+        warn_if_unproven(&report.plan);
         serde_json::to_string_pretty(&MelangeOutput::from_plan(&report.plan))? + "\n"
     } else {
         render_workload_plan(&report)
