@@ -313,27 +313,20 @@ fn every_backend_agrees_and_a_node_limit_is_reported_honestly() {
     assert!(bound < 5.69 - 1e-6, "{bound}");
     assert!(num(&plan["hourly_cost"], "cost") >= 5.69 - 1e-9);
     assert_plan_is_feasible_and_priced(&plan, &example);
-    let text = succeeds([
+    let path = fixture("melange_example.json");
+    let one_node = [
         "plan",
         "--melange-json",
-        fixture("melange_example.json").to_str().unwrap(),
+        path.to_str().unwrap(),
         "--slice-factor",
         "8",
         "--node-limit",
         "1",
-    ]);
+    ];
+    let text = succeeds(one_node);
     assert!(text.contains("NOT PROVEN OPTIMAL"), "{text}");
     // Mélange's output shape has no field for it, so the same warning goes to stderr.
-    let run = medley([
-        "plan",
-        "--melange-json",
-        fixture("melange_example.json").to_str().unwrap(),
-        "--slice-factor",
-        "8",
-        "--node-limit",
-        "1",
-        "--melange-output",
-    ]);
+    let run = medley(one_node.iter().chain(&["--melange-output"]));
     assert!(run.output.status.success(), "{}", run.stderr());
     assert!(
         run.stderr().contains("not proven optimal"),
