@@ -283,6 +283,16 @@ pub fn simulate(
             stopped_at_horizon = true;
             break;
         }
+        let timer = matches!(
+            event.kind,
+            EventKind::Sample | EventKind::Autoscale | EventKind::ReplicaReady { .. }
+        );
+        if timer && !run.work_left(pending.is_some()) {
+            // Once the last request has finished, a sample, an autoscaler evaluation or a replica
+            // becoming ready changes nothing the run reports; handling it would only stretch the
+            // span (and the billing) past the work.
+            continue;
+        }
         run.last_time = now;
         run.events += 1;
         run.queue_events += 1;

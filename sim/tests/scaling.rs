@@ -603,3 +603,47 @@ proptest! {
         prop_assert!(difference.is_none(), "{:?}", difference);
     }
 }
+
+/// Timers due after the last request has finished (a sample an hour out, a schedule window six
+/// hours out) change nothing, so the span, and the billing with it, ends with the work.
+#[test]
+fn timers_after_the_last_request_do_not_stretch_the_span() {
+    let requests = stepped_stream(20.0, &[1.0], 300, 150, 3);
+    let arrived = requests.len();
+    let last_completion = |sink: &VecSink| {
+        sink.requests
+            .iter()
+            .filter_map(|r| r.completion_s)
+            .fold(0.0, f64::max)
+    };
+    let sampled = SimConfig {
+        sample_interval_s: Some(3600.0),
+        ..scaled(AutoscaleConfig::default())
+    };
+    let late_window = AutoscaleConfig {
+        policy: AutoscalePolicy::Schedule,
+        schedule: vec![
+            ScheduleWindow {
+                start_s: 0.0,
+                counts: BTreeMap::from([("A10G".to_string(), 2)]),
+            },
+            ScheduleWindow {
+                start_s: 6.0 * 3600.0,
+                counts: BTreeMap::from([("A10G".to_string(), 4)]),
+            },
+        ],
+        ..AutoscaleConfig::default()
+    };
+    for config in [sampled, scaled(late_window)] {
+        let (summary, sink) = run("A10G:2", &config, requests.clone());
+        assert_conserved(&summary, &sink, arrived);
+        assert_eq!(summary.requests.completed, arrived as u64);
+        let end = last_completion(&sink);
+        assert!(end > 0.0);
+        assert!(
+            (summary.span_s - end).abs() < 1e-6,
+            "span {} s, last completion {end} s",
+            summary.span_s
+        );
+    }
+}
