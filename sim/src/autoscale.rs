@@ -414,10 +414,27 @@ impl Autoscaler {
         }
     }
 
-    /// Desired replicas per type at `now`, within the limits.
-    pub fn decide(&mut self, now: Nanos, observed: &[TypeObservation]) -> Vec<u32> {
+    /// Desired replicas per type at `now`, within the limits; `unserved` counts the requests
+    /// turned away for want of a running replica since the last evaluation.
+    ///
+    /// A type at zero replicas has nothing to measure, so under the metric policies it wakes
+    /// with one replica when the cluster needs more: requests were turned away, or the running
+    /// replicas of the other types are, on average, past the scale-up threshold (reactive) or
+    /// past the target beyond the tolerance (hpa).
+    pub fn decide(&mut self, now: Nanos, observed: &[TypeObservation], unserved: u64) -> Vec<u32> {
         let (up, down, target) = self.config.thresholds();
         let window = from_secs(self.config.cooldown_s);
+        let running: u32 = observed.iter().map(|o| o.current).sum();
+        let metric_total: f64 = observed.iter().map(|o| o.metric_sum).sum();
+        let pressed = running > 0 && {
+            let mean = metric_total / f64::from(running);
+            match self.config.policy {
+                AutoscalePolicy::Reactive => mean > up,
+                AutoscalePolicy::Hpa => mean / target > 1.0 + self.config.hpa_tolerance,
+                AutoscalePolicy::Static | AutoscalePolicy::Schedule => false,
+            }
+        };
+        let wake = u32::from(unserved > 0 || pressed);
         let active_window = match self.config.policy {
             AutoscalePolicy::Schedule => self.schedule_times.iter().rposition(|&t| t <= now),
             _ => None,
@@ -432,7 +449,9 @@ impl Autoscaler {
                     AutoscalePolicy::Static => current,
                     AutoscalePolicy::Reactive => {
                         let cooling = self.last_change[t].is_some_and(|at| now < at + window);
-                        if cooling || current == 0 {
+                        if current == 0 {
+                            wake
+                        } else if cooling {
                             current
                         } else {
                             let mean = metric_sum / f64::from(current);
@@ -446,12 +465,16 @@ impl Autoscaler {
                         }
                     }
                     AutoscalePolicy::Hpa => {
-                        let recommendation = hpa_recommendation(
-                            current,
-                            metric_sum,
-                            target,
-                            self.config.hpa_tolerance,
-                        );
+                        let recommendation = if current == 0 {
+                            wake
+                        } else {
+                            hpa_recommendation(
+                                current,
+                                metric_sum,
+                                target,
+                                self.config.hpa_tolerance,
+                            )
+                        };
                         let history = &mut self.history[t];
                         history.push_back((now, recommendation));
                         while history.front().is_some_and(|&(at, _)| at + window < now) {
@@ -609,13 +632,13 @@ mod tests {
         let limits = vec![ScaleLimits { min: 1, max: 10 }];
         let mut scaler = Autoscaler::new(&config, &names(1), limits);
         let s = |x: f64| from_secs(x);
-        assert_eq!(scaler.decide(s(15.0), &[obs(2, 30.0)]), vec![6]);
+        assert_eq!(scaler.decide(s(15.0), &[obs(2, 30.0)], 0), vec![6]);
         // Load falls: the recommendation (2) waits until the high one leaves the window.
-        assert_eq!(scaler.decide(s(30.0), &[obs(6, 3.3)]), vec![6]);
-        assert_eq!(scaler.decide(s(60.0), &[obs(6, 3.3)]), vec![6]);
-        assert_eq!(scaler.decide(s(76.0), &[obs(6, 3.3)]), vec![2]);
+        assert_eq!(scaler.decide(s(30.0), &[obs(6, 3.3)], 0), vec![6]);
+        assert_eq!(scaler.decide(s(60.0), &[obs(6, 3.3)], 0), vec![6]);
+        assert_eq!(scaler.decide(s(76.0), &[obs(6, 3.3)], 0), vec![2]);
         // Limits clamp.
-        assert_eq!(scaler.decide(s(90.0), &[obs(2, 500.0)]), vec![10]);
+        assert_eq!(scaler.decide(s(90.0), &[obs(2, 500.0)], 0), vec![10]);
     }
 
     #[test]
@@ -635,26 +658,84 @@ mod tests {
         let mut scaler = Autoscaler::new(&config, &names(2), limits);
         let s = |x: f64| from_secs(x);
         assert_eq!(
-            scaler.decide(s(10.0), &[obs(1, 5.0), obs(2, 0.5)]),
+            scaler.decide(s(10.0), &[obs(1, 5.0), obs(2, 0.5)], 0),
             vec![2, 1]
         );
         // Both cooling down.
         assert_eq!(
-            scaler.decide(s(20.0), &[obs(2, 9.0), obs(1, 0.0)]),
+            scaler.decide(s(20.0), &[obs(2, 9.0), obs(1, 0.0)], 0),
             vec![2, 1]
         );
         assert_eq!(
-            scaler.decide(s(40.0), &[obs(2, 9.0), obs(1, 2.0)]),
+            scaler.decide(s(40.0), &[obs(2, 9.0), obs(1, 2.0)], 0),
             vec![3, 1]
         );
         // At its max.
         assert_eq!(
-            scaler.decide(s(80.0), &[obs(3, 9.0), obs(1, 2.0)]),
+            scaler.decide(s(80.0), &[obs(3, 9.0), obs(1, 2.0)], 0),
             vec![3, 1]
         );
         assert_eq!(
-            scaler.decide(s(120.0), &[obs(3, 0.0), obs(1, 0.0)]),
+            scaler.decide(s(120.0), &[obs(3, 0.0), obs(1, 0.0)], 0),
             vec![2, 0]
+        );
+    }
+
+    #[test]
+    fn a_type_at_zero_wakes_when_the_cluster_needs_more() {
+        let s = |x: f64| from_secs(x);
+        let limits = || {
+            vec![
+                ScaleLimits { min: 1, max: 8 },
+                ScaleLimits { min: 0, max: 4 },
+            ]
+        };
+        let reactive = AutoscaleConfig {
+            policy: AutoscalePolicy::Reactive,
+            metric: ScaleMetric::Queue,
+            scale_up_threshold: Some(4.0),
+            scale_down_threshold: Some(1.0),
+            cooldown_s: 30.0,
+            ..AutoscaleConfig::default()
+        };
+        let mut scaler = Autoscaler::new(&reactive, &names(2), limits());
+        // Calm: T1 stays at zero.
+        assert_eq!(
+            scaler.decide(s(10.0), &[obs(2, 2.0), obs(0, 0.0)], 0),
+            vec![2, 0]
+        );
+        // T0's queue is past the threshold: T0 steps up and T1 starts one.
+        assert_eq!(
+            scaler.decide(s(20.0), &[obs(2, 6.0), obs(0, 0.0)], 0),
+            vec![3, 1]
+        );
+        let hpa = AutoscaleConfig {
+            policy: AutoscalePolicy::Hpa,
+            hpa_target: Some(10.0),
+            cooldown_s: 60.0,
+            ..AutoscaleConfig::default()
+        };
+        let mut scaler = Autoscaler::new(&hpa, &names(2), limits());
+        // Within the tolerance of the target: nothing wakes.
+        assert_eq!(
+            scaler.decide(s(15.0), &[obs(2, 10.5), obs(0, 0.0)], 0),
+            vec![2, 0]
+        );
+        // Requests were turned away for want of a replica: T1 wakes even though T0 is calm.
+        assert_eq!(
+            scaler.decide(s(30.0), &[obs(2, 10.0), obs(0, 0.0)], 3),
+            vec![2, 1]
+        );
+        // Every type at zero (the cluster scaled itself in while idle): turned-away requests
+        // wake one replica of each.
+        let mut scaler = Autoscaler::new(&hpa, &names(2), vec![ScaleLimits { min: 0, max: 8 }; 2]);
+        assert_eq!(
+            scaler.decide(s(15.0), &[obs(0, 0.0), obs(0, 0.0)], 0),
+            vec![0, 0]
+        );
+        assert_eq!(
+            scaler.decide(s(30.0), &[obs(0, 0.0), obs(0, 0.0)], 5),
+            vec![1, 1]
         );
     }
 
@@ -679,13 +760,13 @@ mod tests {
         assert_eq!(scaler.next_evaluation(0), Some(s(90.0)));
         assert_eq!(scaler.next_evaluation(s(190.0)), None);
         // T1 is not in the schedule: none.
-        assert_eq!(scaler.decide(0, &[obs(1, 0.0), obs(1, 0.0)]), vec![1, 0]);
+        assert_eq!(scaler.decide(0, &[obs(1, 0.0), obs(1, 0.0)], 0), vec![1, 0]);
         assert_eq!(
-            scaler.decide(s(90.0), &[obs(1, 0.0), obs(0, 0.0)]),
+            scaler.decide(s(90.0), &[obs(1, 0.0), obs(0, 0.0)], 0),
             vec![4, 0]
         );
         assert_eq!(
-            scaler.decide(s(190.0), &[obs(4, 0.0), obs(0, 0.0)]),
+            scaler.decide(s(190.0), &[obs(4, 0.0), obs(0, 0.0)], 0),
             vec![2, 0]
         );
     }

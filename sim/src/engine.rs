@@ -381,6 +381,9 @@ struct Scaling {
     /// Each replica's busy time at the last evaluation (for utilisation).
     busy_marks: Vec<u64>,
     last_evaluation: Nanos,
+    /// Requests turned away for want of a running replica since the last evaluation: the
+    /// demand that wakes a type scaled to zero.
+    unserved: u64,
     evaluations: u64,
     started: u64,
     drained: u64,
@@ -596,6 +599,7 @@ impl<'a> Run<'a> {
                     .collect(),
                 busy_marks: vec![0; cluster.replicas.len()],
                 last_evaluation: 0,
+                unserved: 0,
                 evaluations: 0,
                 started: 0,
                 drained: 0,
@@ -709,6 +713,9 @@ impl<'a> Run<'a> {
                     .zip(&self.type_max_tokens)
                     .any(|(t, &max)| t.role == role && max >= need);
             let reason = if some_type_fits {
+                if let Some(scaling) = self.scaling.as_mut() {
+                    scaling.unserved += 1;
+                }
                 REJECT_NO_REPLICA
             } else {
                 REJECT_TOO_LONG
@@ -965,7 +972,8 @@ impl<'a> Run<'a> {
             return;
         };
         scaling.evaluations += 1;
-        let desired = scaling.autoscaler.decide(now, &observed);
+        let unserved = std::mem::take(&mut scaling.unserved);
+        let desired = scaling.autoscaler.decide(now, &observed, unserved);
         for (t, (&want, o)) in desired.iter().zip(&observed).enumerate() {
             for _ in o.current..want {
                 self.start_replica(t, now);

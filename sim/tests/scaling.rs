@@ -647,3 +647,43 @@ fn timers_after_the_last_request_do_not_stretch_the_span() {
         );
     }
 }
+
+/// A type allowed down to zero replicas scales to zero while idle and comes back when requests
+/// return: the first ones after the gap are turned away (counted as rejected), the rest served.
+#[test]
+fn a_type_scaled_to_zero_comes_back_when_requests_return() {
+    let requests = stepped_stream(120.0, &[1.0, 0.0, 0.0, 0.0, 1.0], 300, 150, 5);
+    let arrived = requests.len();
+    let after_gap = requests.iter().filter(|r| r.arrival_s >= 480.0).count();
+    assert!(after_gap > 20, "{after_gap} requests after the gap");
+    for policy in [
+        reactive(ScaleMetric::Outstanding, 4.0, 0.5),
+        hpa(ScaleMetric::Outstanding, 4.0),
+    ] {
+        let config = scaled(AutoscaleConfig {
+            limits: BTreeMap::from([("A10G".to_string(), ScaleLimits { min: 0, max: 4 })]),
+            ..policy
+        });
+        let (summary, sink) = run("A10G:1", &config, requests.clone());
+        assert_conserved(&summary, &sink, arrived);
+        let series = ready_series(&summary);
+        assert_eq!(
+            ready_at(&series, 470.0),
+            0,
+            "idle through the gap: {series:?}"
+        );
+        assert!(
+            peak_ready(&series, 480.0, 700.0) >= 1,
+            "back after the gap: {series:?}"
+        );
+        let served_after_gap = sink
+            .requests
+            .iter()
+            .filter(|r| r.arrival_s >= 480.0 && r.status == RequestStatus::Completed)
+            .count();
+        assert!(
+            served_after_gap > after_gap / 2,
+            "{served_after_gap} of {after_gap} served after the gap"
+        );
+    }
+}

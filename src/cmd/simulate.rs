@@ -130,8 +130,10 @@ pub struct AutoscaleArgs {
     /// Apply each schedule window this early, so its new replicas are warm when it starts.
     #[arg(long, default_value = "0s")]
     pub schedule_lead: String,
-    /// Fewest and most replicas per type: `A10G=1:8,L4=0:4` [default: min 1 (reactive, hpa)
-    /// or 0 (schedule), max 64].
+    /// Fewest and most replicas per type: `A10G=1:8,L4=0:4` [default: min 1 for types the
+    /// cluster starts with (reactive, hpa), otherwise 0; max 64]. Under reactive and hpa a type
+    /// at 0 wakes with one replica when requests are turned away for want of one, or when the
+    /// running replicas are past the scale-up threshold or target.
     #[arg(long)]
     pub scale_limits: Option<String>,
     /// Bandwidth at which a new replica loads the model weights, GB/s: cold start = weight
