@@ -138,9 +138,9 @@ pub struct TypeReport {
     pub role: ReplicaRole,
     /// Replicas of this type (every one that ran, under autoscaling).
     pub replicas: u32,
-    /// Mean busy fraction of its replicas.
+    /// Busy fraction of its replicas, weighted by each one's billed time.
     pub busy_fraction: f64,
-    /// Mean time-average KV use of its replicas.
+    /// Time-average KV use of its replicas, weighted by each one's billed time.
     pub mean_kv_use: f64,
     /// Requests completed.
     pub completed: u64,
@@ -150,7 +150,8 @@ pub struct TypeReport {
     pub attainment: f64,
     /// Preemptions.
     pub preemptions: u64,
-    /// $/hour of all its replicas.
+    /// $/hour of its replicas averaged over the span: all of them in a static run, the billed
+    /// replica-hours per hour under autoscaling.
     pub usd_per_hour: f64,
     /// $ over its replicas' billed lives.
     pub billed_usd: f64,
@@ -421,15 +422,25 @@ impl MetricsAccumulator {
                     .filter(|(_, r)| r.type_index as usize == i)
                     .map(|(rep, _)| rep)
                     .collect();
-                let n = mine.len().max(1) as f64;
+                // Weighted by billed time, so a replica that lived a minute counts a minute's
+                // worth under autoscaling (in a static run every replica lives the whole span).
+                // Folded from +0.0: an empty f64 sum is -0.0, printed "-0.0%".
+                let billed_s = mine.iter().fold(0.0, |sum, r| sum + r.billed_s);
+                let weighted = |value: fn(&ReplicaReport) -> f64| {
+                    if billed_s > 0.0 {
+                        mine.iter().fold(0.0, |sum, r| sum + value(r) * r.billed_s) / billed_s
+                    } else {
+                        0.0
+                    }
+                };
+                let billed_usd: f64 = mine.iter().map(|r| r.cost_usd).sum();
                 let (completed, met) = self.per_type[i];
                 TypeReport {
                     instance: ty.name.clone(),
                     role: ty.role,
                     replicas: mine.len() as u32,
-                    // Folded from +0.0: an empty f64 sum is -0.0, printed "-0.0%".
-                    busy_fraction: mine.iter().fold(0.0, |sum, r| sum + r.busy_fraction) / n,
-                    mean_kv_use: mine.iter().fold(0.0, |sum, r| sum + r.mean_kv_use) / n,
+                    busy_fraction: weighted(|r| r.busy_fraction),
+                    mean_kv_use: weighted(|r| r.mean_kv_use),
                     completed,
                     slo_met: met,
                     attainment: if completed > 0 {
@@ -438,8 +449,12 @@ impl MetricsAccumulator {
                         0.0
                     },
                     preemptions: mine.iter().map(|r| r.preemptions).sum(),
-                    usd_per_hour: ty.usd_per_hour * mine.len() as f64,
-                    billed_usd: mine.iter().map(|r| r.cost_usd).sum(),
+                    usd_per_hour: if span_s > 0.0 {
+                        billed_usd / (span_s / 3600.0)
+                    } else {
+                        ty.usd_per_hour * mine.len() as f64
+                    },
+                    billed_usd,
                     energy_j: 0.0,
                 }
             })

@@ -687,3 +687,54 @@ fn a_type_scaled_to_zero_comes_back_when_requests_return() {
         );
     }
 }
+
+/// Under autoscaling a type's figures weigh each replica by its billed life: its $/h is the
+/// billed cost per hour of span, its busy fraction and KV use billed-time averages.
+#[test]
+fn per_type_figures_weigh_each_replica_by_its_billed_life() {
+    let requests = stepped_stream(100.0, &[1.0, 3.0, 1.0], 300, 150, 7);
+    let config = scaled(three_window_schedule(2.0));
+    let (summary, _) = run("A10G:1", &config, requests);
+    let ty = &summary.types[0];
+    let mine: Vec<_> = summary
+        .replicas
+        .iter()
+        .filter(|r| r.instance == ty.instance)
+        .collect();
+    assert!(
+        mine.len() >= 3,
+        "the schedule starts replicas: {}",
+        mine.len()
+    );
+    let lives: Vec<f64> = mine.iter().map(|r| r.billed_s).collect();
+    assert!(
+        lives.iter().any(|&l| l < summary.span_s * 0.9),
+        "some replica lives less than the span: {lives:?}"
+    );
+    let billed_s: f64 = lives.iter().sum();
+    let busy: f64 = mine
+        .iter()
+        .map(|r| r.busy_fraction * r.billed_s)
+        .sum::<f64>()
+        / billed_s;
+    let kv: f64 = mine.iter().map(|r| r.mean_kv_use * r.billed_s).sum::<f64>() / billed_s;
+    assert!(
+        (ty.busy_fraction - busy).abs() < 1e-12,
+        "{} vs {busy}",
+        ty.busy_fraction
+    );
+    assert!(
+        (ty.mean_kv_use - kv).abs() < 1e-12,
+        "{} vs {kv}",
+        ty.mean_kv_use
+    );
+    let per_hour = ty.billed_usd / (summary.span_s / 3600.0);
+    assert!(
+        (ty.usd_per_hour - per_hour).abs() < 1e-9,
+        "{} vs {per_hour}",
+        ty.usd_per_hour
+    );
+    // Fewer replica-hours than every replica that ran kept for the whole span.
+    let price = ty.billed_usd / (billed_s / 3600.0);
+    assert!(ty.usd_per_hour < price * mine.len() as f64 - 1e-9);
+}

@@ -679,15 +679,22 @@ pub fn print_summary(s: &Summary) {
             );
         }
     }
+    // Under autoscaling a type's replicas come and go: count every one that ran, and average
+    // the cost over the span.
+    let (replicas, usd_per_hour) = if s.autoscale.is_some() {
+        ("replicas run", "mean $/h")
+    } else {
+        ("replicas", "$/h")
+    };
     let mut types = TextTable::new([
         "type",
-        "replicas",
+        replicas,
         "busy",
         "mean KV",
         "completed",
         "SLO met",
         "preemptions",
-        "$/h",
+        usd_per_hour,
     ]);
     for t in &s.types {
         types.row([
