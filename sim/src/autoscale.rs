@@ -253,13 +253,15 @@ impl AutoscaleConfig {
     /// Checks the settings against the cluster's type names.
     pub fn validate(&self, type_names: &[String]) -> Result<(), String> {
         let known = || type_names.join(", ");
+        // The ceiling (about three years, in seconds) keeps every time the settings lead to
+        // within the simulator's clock.
         let seconds = |name: &str, value: f64, positive: bool| {
-            if value.is_finite() && (value > 0.0 || (!positive && value == 0.0)) {
+            if value.is_finite() && (value > 0.0 || (!positive && value == 0.0)) && value <= 1e8 {
                 Ok(())
             } else {
                 let bound = if positive { "> 0" } else { ">= 0" };
                 Err(format!(
-                    "autoscale.{name} must be a finite number {bound}, found {value}"
+                    "autoscale.{name} must be a finite number {bound} and at most 1e8, found {value}"
                 ))
             }
         };
@@ -400,7 +402,7 @@ impl Autoscaler {
         match self.config.policy {
             AutoscalePolicy::Static => None,
             AutoscalePolicy::Reactive | AutoscalePolicy::Hpa => {
-                Some(now + from_secs(self.config.interval_s).max(1))
+                Some(now.saturating_add(from_secs(self.config.interval_s).max(1)))
             }
             AutoscalePolicy::Schedule => self.schedule_times.iter().copied().find(|&t| t > now),
         }
@@ -448,7 +450,8 @@ impl Autoscaler {
                 let desired = match self.config.policy {
                     AutoscalePolicy::Static => current,
                     AutoscalePolicy::Reactive => {
-                        let cooling = self.last_change[t].is_some_and(|at| now < at + window);
+                        let cooling =
+                            self.last_change[t].is_some_and(|at| now < at.saturating_add(window));
                         if current == 0 {
                             wake
                         } else if cooling {
@@ -477,7 +480,10 @@ impl Autoscaler {
                         };
                         let history = &mut self.history[t];
                         history.push_back((now, recommendation));
-                        while history.front().is_some_and(|&(at, _)| at + window < now) {
+                        while history
+                            .front()
+                            .is_some_and(|&(at, _)| at.saturating_add(window) < now)
+                        {
                             history.pop_front();
                         }
                         if recommendation >= current {

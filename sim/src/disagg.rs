@@ -58,7 +58,7 @@ impl KvLink {
 
     /// Time to move `bytes` over the link.
     pub fn transfer_ns(&self, bytes: f64) -> Nanos {
-        from_secs(bytes / (self.bandwidth_gbs * 1e9)) + from_secs(self.latency_s)
+        from_secs(bytes / (self.bandwidth_gbs * 1e9)).saturating_add(from_secs(self.latency_s))
     }
 }
 

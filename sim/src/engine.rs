@@ -335,8 +335,8 @@ pub fn simulate(
                 run.sample(now)?;
                 sample_ns = match (run.work_left(pending.is_some()), sample_every) {
                     (true, Some(every)) => {
-                        run.queue.push(now + every, EventKind::Sample);
-                        Some(now + every)
+                        run.queue.push(now.saturating_add(every), EventKind::Sample);
+                        Some(now.saturating_add(every))
                     }
                     _ => None,
                 };
@@ -875,8 +875,10 @@ impl<'a> Run<'a> {
                     (t.on_link.len() - 1) as u32
                 }
             };
-            self.queue
-                .push(now + duration, EventKind::TransferDone { slot });
+            self.queue.push(
+                now.saturating_add(duration),
+                EventKind::TransferDone { slot },
+            );
         }
     }
 
@@ -1009,7 +1011,7 @@ impl<'a> Run<'a> {
         let cold_start = self.scaling.as_ref().map_or(0, |s| s.cold_start_ns[t]);
         let life = ReplicaLife {
             started_ns: now,
-            ready_ns: now + cold_start,
+            ready_ns: now.saturating_add(cold_start),
             drain_ns: None,
             stopped_ns: None,
         };

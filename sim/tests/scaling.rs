@@ -507,6 +507,54 @@ fn bad_autoscale_settings_are_clear_errors() {
         ..hpa(ScaleMetric::Queue, 1.0)
     });
     assert!(message.contains("load_gbs"), "{message}");
+    // Times past the simulator's clock are refused, not wrapped around.
+    for (name, config) in [
+        (
+            "interval_s",
+            AutoscaleConfig {
+                interval_s: 1e12,
+                ..hpa(ScaleMetric::Queue, 1.0)
+            },
+        ),
+        (
+            "cooldown_s",
+            AutoscaleConfig {
+                cooldown_s: 1e12,
+                ..reactive(ScaleMetric::Queue, 4.0, 1.0)
+            },
+        ),
+    ] {
+        let message = err(config);
+        assert!(
+            message.contains(name) && message.contains("1e8"),
+            "{message}"
+        );
+    }
+}
+
+/// A cold start longer than the simulator's clock (weights loaded at a trickle) leaves the new
+/// replicas starting for good; time never wraps around and every request is accounted for.
+#[test]
+fn an_endless_cold_start_neither_wraps_time_nor_loses_requests() {
+    let requests = stepped_stream(100.0, &[1.0, 3.0, 1.0], 300, 150, 9);
+    let arrived = requests.len();
+    let (summary, sink) = run("A10G:1", &scaled(three_window_schedule(1e-12)), requests);
+    assert_conserved(&summary, &sink, arrived);
+    let last_arrival = sink
+        .requests
+        .iter()
+        .map(|r| r.arrival_s)
+        .fold(0.0, f64::max);
+    assert!(
+        summary.span_s >= last_arrival,
+        "{} < {last_arrival}",
+        summary.span_s
+    );
+    for record in &sink.requests {
+        if let (Some(first), Some(done)) = (record.first_token_s, record.completion_s) {
+            assert!(record.arrival_s <= first && first <= done, "{record:?}");
+        }
+    }
 }
 
 fn bursty_stream() -> impl Strategy<Value = Vec<Request>> {
