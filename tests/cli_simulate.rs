@@ -999,6 +999,26 @@ fn bad_autoscaling_and_disaggregation_input_is_a_clear_error() {
     assert!(err.contains("below"), "{err}");
     let err = base(&["--autoscale", "hpa", "--cold-start-gbs", "0"]);
     assert!(err.contains("--cold-start-gbs"), "{err}");
+    // A flag the chosen policy does not read is an error, not a silent no-op.
+    for (policy, flag, value) in [
+        ("hpa", "--scale-up", "5"),
+        ("hpa", "--scale-down", "1"),
+        ("reactive", "--hpa-target", "3"),
+        ("schedule", "--cooldown", "30s"),
+        ("schedule", "--autoscale-interval", "10s"),
+    ] {
+        let err = base(&["--autoscale", policy, flag, value]);
+        assert!(
+            err.contains(flag) && err.contains(&format!("--autoscale {policy}")),
+            "{err}"
+        );
+    }
+    // Out-of-range numbers name the flag, not a config key.
+    let err = base(&["--autoscale", "hpa", "--hpa-target", "0"]);
+    assert!(err.contains("--hpa-target") && err.contains("> 0"), "{err}");
+    let err = base(&["--autoscale", "reactive", "--scale-up", "1e12"]);
+    assert!(err.contains("--scale-up") && err.contains("1e8"), "{err}");
+    assert!(!err.contains("autoscale."), "{err}");
 
     let split = |extra: &[&str]| {
         let mut args = ARENA.to_vec();

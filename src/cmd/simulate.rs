@@ -177,25 +177,50 @@ impl AutoscaleArgs {
                 self.scale_metric
             )
         })?;
-        if !(self.cold_start_gbs.is_finite() && self.cold_start_gbs > 0.0) {
-            return Err(format!(
-                "--cold-start-gbs: expected a load bandwidth in GB/s > 0, found {}",
-                self.cold_start_gbs
-            ));
-        }
-        if policy == AutoscalePolicy::Static {
-            let given = [
-                ("--autoscale-interval", self.autoscale_interval.is_some()),
-                ("--scale-up", self.scale_up.is_some()),
-                ("--scale-down", self.scale_down.is_some()),
-                ("--cooldown", self.cooldown.is_some()),
-                ("--hpa-target", self.hpa_target.is_some()),
-                ("--scale-limits", self.scale_limits.is_some()),
-            ];
-            if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+        // Which policies read each flag; one given to a policy that ignores it is an error,
+        // not a silent no-op.
+        let readers: [(&str, bool, &[AutoscalePolicy]); 6] = [
+            (
+                "--autoscale-interval",
+                self.autoscale_interval.is_some(),
+                &[AutoscalePolicy::Reactive, AutoscalePolicy::Hpa],
+            ),
+            (
+                "--scale-up",
+                self.scale_up.is_some(),
+                &[AutoscalePolicy::Reactive],
+            ),
+            (
+                "--scale-down",
+                self.scale_down.is_some(),
+                &[AutoscalePolicy::Reactive],
+            ),
+            (
+                "--cooldown",
+                self.cooldown.is_some(),
+                &[AutoscalePolicy::Reactive, AutoscalePolicy::Hpa],
+            ),
+            (
+                "--hpa-target",
+                self.hpa_target.is_some(),
+                &[AutoscalePolicy::Hpa],
+            ),
+            (
+                "--scale-limits",
+                self.scale_limits.is_some(),
+                &[
+                    AutoscalePolicy::Reactive,
+                    AutoscalePolicy::Hpa,
+                    AutoscalePolicy::Schedule,
+                ],
+            ),
+        ];
+        for (flag, given, policies) in readers {
+            if given && !policies.contains(&policy) {
+                let names: Vec<&str> = policies.iter().map(|p| p.name()).collect();
                 return Err(format!(
-                    "{flag} has no effect on a static cluster: add --autoscale reactive, hpa \
-                     or schedule"
+                    "{flag} has no effect with --autoscale {policy}: it is read by {}",
+                    names.join(" and ")
                 ));
             }
         }
@@ -212,7 +237,7 @@ impl AutoscaleArgs {
             }
             (None, _) => Vec::new(),
         };
-        Ok(AutoscaleConfig {
+        let config = AutoscaleConfig {
             policy,
             metric,
             interval_s: match &self.autoscale_interval {
@@ -234,8 +259,52 @@ impl AutoscaleArgs {
             },
             load_gbs: self.cold_start_gbs,
             ..defaults
-        })
+        };
+        check_ranges(&config)?;
+        Ok(config)
     }
+}
+
+/// The autoscaler's numbers, checked here so that errors name the flag (the simulator checks
+/// them again under their config keys). The 1e8 ceiling keeps every time on the clock.
+fn check_ranges(config: &AutoscaleConfig) -> Result<(), String> {
+    let (up, down, target) = config.thresholds();
+    let in_range = |flag: &str, value: f64, positive: bool, unit: &str| {
+        let low_ok = if positive { value > 0.0 } else { value >= 0.0 };
+        if value.is_finite() && low_ok && value <= 1e8 {
+            Ok(())
+        } else {
+            let bound = if positive { "> 0" } else { ">= 0" };
+            Err(format!(
+                "{flag}: expected {unit} {bound} and at most 1e8, found {value}"
+            ))
+        }
+    };
+    in_range("--cold-start-gbs", config.load_gbs, true, "GB/s")?;
+    in_range("--schedule-lead", config.schedule_lead_s, false, "seconds")?;
+    match config.policy {
+        AutoscalePolicy::Reactive | AutoscalePolicy::Hpa => {
+            in_range("--autoscale-interval", config.interval_s, true, "seconds")?;
+            in_range("--cooldown", config.cooldown_s, false, "seconds")?;
+        }
+        AutoscalePolicy::Static | AutoscalePolicy::Schedule => {}
+    }
+    match config.policy {
+        AutoscalePolicy::Reactive => {
+            in_range("--scale-up", up, false, "a metric value")?;
+            in_range("--scale-down", down, false, "a metric value")?;
+            if down >= up {
+                return Err(format!(
+                    "--scale-down {down} must be below --scale-up {up} (defaults for --scale-metric {} \
+                     fill in whichever is not given)",
+                    config.metric.name()
+                ));
+            }
+        }
+        AutoscalePolicy::Hpa => in_range("--hpa-target", target, true, "a metric value")?,
+        AutoscalePolicy::Static | AutoscalePolicy::Schedule => {}
+    }
+    Ok(())
 }
 
 /// Parses `A10G=1:8,L4=0:4`.
