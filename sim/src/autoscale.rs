@@ -603,6 +603,28 @@ mod tests {
         (0..n).map(|i| format!("T{i}")).collect()
     }
 
+    /// HPA at a target of 10 with a 60 s stabilisation window.
+    fn hpa_target_10() -> AutoscaleConfig {
+        AutoscaleConfig {
+            policy: AutoscalePolicy::Hpa,
+            hpa_target: Some(10.0),
+            cooldown_s: 60.0,
+            ..AutoscaleConfig::default()
+        }
+    }
+
+    /// Reactive on the queue: up past 4, down below 1, 30 s cooldown.
+    fn reactive_queue_4_1() -> AutoscaleConfig {
+        AutoscaleConfig {
+            policy: AutoscalePolicy::Reactive,
+            metric: ScaleMetric::Queue,
+            scale_up_threshold: Some(4.0),
+            scale_down_threshold: Some(1.0),
+            cooldown_s: 30.0,
+            ..AutoscaleConfig::default()
+        }
+    }
+
     fn obs(current: u32, mean: f64) -> TypeObservation {
         TypeObservation {
             current,
@@ -629,14 +651,8 @@ mod tests {
 
     #[test]
     fn hpa_scales_up_at_once_and_down_after_the_stabilisation_window() {
-        let config = AutoscaleConfig {
-            policy: AutoscalePolicy::Hpa,
-            hpa_target: Some(10.0),
-            cooldown_s: 60.0,
-            ..AutoscaleConfig::default()
-        };
         let limits = vec![ScaleLimits { min: 1, max: 10 }];
-        let mut scaler = Autoscaler::new(&config, &names(1), limits);
+        let mut scaler = Autoscaler::new(&hpa_target_10(), &names(1), limits);
         let s = |x: f64| from_secs(x);
         assert_eq!(scaler.decide(s(15.0), &[obs(2, 30.0)], 0), vec![6]);
         // Load falls: the recommendation (2) waits until the high one leaves the window.
@@ -649,19 +665,11 @@ mod tests {
 
     #[test]
     fn reactive_steps_by_thresholds_and_waits_out_its_cooldown() {
-        let config = AutoscaleConfig {
-            policy: AutoscalePolicy::Reactive,
-            metric: ScaleMetric::Queue,
-            scale_up_threshold: Some(4.0),
-            scale_down_threshold: Some(1.0),
-            cooldown_s: 30.0,
-            ..AutoscaleConfig::default()
-        };
         let limits = vec![
             ScaleLimits { min: 1, max: 3 },
             ScaleLimits { min: 0, max: 5 },
         ];
-        let mut scaler = Autoscaler::new(&config, &names(2), limits);
+        let mut scaler = Autoscaler::new(&reactive_queue_4_1(), &names(2), limits);
         let s = |x: f64| from_secs(x);
         assert_eq!(
             scaler.decide(s(10.0), &[obs(1, 5.0), obs(2, 0.5)], 0),
@@ -696,15 +704,7 @@ mod tests {
                 ScaleLimits { min: 0, max: 4 },
             ]
         };
-        let reactive = AutoscaleConfig {
-            policy: AutoscalePolicy::Reactive,
-            metric: ScaleMetric::Queue,
-            scale_up_threshold: Some(4.0),
-            scale_down_threshold: Some(1.0),
-            cooldown_s: 30.0,
-            ..AutoscaleConfig::default()
-        };
-        let mut scaler = Autoscaler::new(&reactive, &names(2), limits());
+        let mut scaler = Autoscaler::new(&reactive_queue_4_1(), &names(2), limits());
         // Calm: T1 stays at zero.
         assert_eq!(
             scaler.decide(s(10.0), &[obs(2, 2.0), obs(0, 0.0)], 0),
@@ -715,12 +715,7 @@ mod tests {
             scaler.decide(s(20.0), &[obs(2, 6.0), obs(0, 0.0)], 0),
             vec![3, 1]
         );
-        let hpa = AutoscaleConfig {
-            policy: AutoscalePolicy::Hpa,
-            hpa_target: Some(10.0),
-            cooldown_s: 60.0,
-            ..AutoscaleConfig::default()
-        };
+        let hpa = hpa_target_10();
         let mut scaler = Autoscaler::new(&hpa, &names(2), limits());
         // Within the tolerance of the target: nothing wakes.
         assert_eq!(
