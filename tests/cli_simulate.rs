@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{
-    TempDir, assert_close, column, count, fails, medley, num, read, read_csv, succeeds,
+    TempDir, assert_close, column, count, fails, fixture, medley, num, read, read_csv, succeeds,
     succeeds_json,
 };
 use serde_json::Value;
@@ -901,6 +901,15 @@ fn a_schedule_file_in_csv_or_toml_drives_the_fleet() {
         err.contains("'H100-SXM'") && err.contains("0 replicas"),
         "{err}"
     );
+    // A type given two columns would have one silently overwrite the other.
+    let twice = dir.write("twice.csv", "start,L4,L4\n0s,1,2\n");
+    let err = fails(BASE.iter().chain(&[
+        "--autoscale",
+        "schedule",
+        "--schedule",
+        twice.to_str().unwrap(),
+    ]));
+    assert!(err.contains("L4 appears twice"), "{err}");
 }
 
 #[test]
@@ -999,6 +1008,26 @@ fn bad_autoscaling_and_disaggregation_input_is_a_clear_error() {
     assert!(err.contains("below"), "{err}");
     let err = base(&["--autoscale", "hpa", "--cold-start-gbs", "0"]);
     assert!(err.contains("--cold-start-gbs"), "{err}");
+    let trace = fixture("small_trace.csv");
+    let err = fails([
+        "simulate",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--duration",
+        "10s",
+        "--cluster",
+        "A10G:1",
+    ]);
+    assert!(err.contains("--duration"), "{err}");
+    // KV-link and stream-length flags that the run would ignore.
+    for flag in ["--kv-link-gbs", "--kv-link-latency"] {
+        let value = if flag == "--kv-link-gbs" { "5" } else { "2ms" };
+        let err = base(&[flag, value]);
+        assert!(
+            err.contains(flag) && err.contains("--prefill-cluster"),
+            "{err}"
+        );
+    }
     // A flag the chosen policy does not read is an error, not a silent no-op.
     for (policy, flag, value) in [
         ("hpa", "--scale-up", "5"),

@@ -32,8 +32,8 @@ pub struct SourceArgs {
     // "unexpected argument '-1'".
     #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    /// Duration of the preset stream, e.g. `10m`, `600s`, `1h`.
-    #[arg(long, default_value = "10m")]
+    /// Duration of the preset stream, e.g. `10m`, `600s`, `1h` (a trace runs to its end).
+    #[arg(long, default_value = "10m", conflicts_with = "trace")]
     pub duration: String,
 }
 

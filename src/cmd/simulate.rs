@@ -86,12 +86,13 @@ pub struct DisaggregationArgs {
     /// Decode pool of a disaggregated cluster, e.g. `A100-80GB:2` (picked by --router).
     #[arg(long, requires = "prefill_cluster")]
     pub decode_cluster: Option<String>,
-    /// Bandwidth of the link KV caches cross, gigabytes per second.
-    #[arg(long, default_value_t = KvLink::default().bandwidth_gbs, allow_negative_numbers = true)]
-    pub kv_link_gbs: f64,
-    /// Latency added to every KV transfer, e.g. `1ms`.
-    #[arg(long, default_value = "1ms")]
-    pub kv_link_latency: String,
+    /// Bandwidth of the link KV caches cross, gigabytes per second (disaggregated clusters)
+    /// [default: 50].
+    #[arg(long, allow_negative_numbers = true)]
+    pub kv_link_gbs: Option<f64>,
+    /// Latency added to every KV transfer, e.g. `1ms` (disaggregated clusters) [default: 1ms].
+    #[arg(long)]
+    pub kv_link_latency: Option<String>,
 }
 
 /// Autoscaling.
@@ -151,9 +152,25 @@ fn duration(flag: &str, text: &str) -> Result<f64, String> {
 impl DisaggregationArgs {
     /// The KV link.
     pub fn link(&self) -> Result<KvLink, String> {
+        if self.prefill_cluster.is_none() {
+            let given = [
+                ("--kv-link-gbs", self.kv_link_gbs.is_some()),
+                ("--kv-link-latency", self.kv_link_latency.is_some()),
+            ];
+            if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "{flag} has no effect without a disaggregated cluster: give \
+                     --prefill-cluster and --decode-cluster instead of --cluster"
+                ));
+            }
+        }
+        let defaults = KvLink::default();
         let link = KvLink {
-            bandwidth_gbs: self.kv_link_gbs,
-            latency_s: duration("--kv-link-latency", &self.kv_link_latency)?,
+            bandwidth_gbs: self.kv_link_gbs.unwrap_or(defaults.bandwidth_gbs),
+            latency_s: match &self.kv_link_latency {
+                Some(text) => duration("--kv-link-latency", text)?,
+                None => defaults.latency_s,
+            },
         };
         link.validate().map_err(|e| format!("--kv-link-gbs: {e}"))?;
         Ok(link)
@@ -421,6 +438,16 @@ fn schedule_from_csv(text: &str) -> Result<Vec<ScheduleWindow>, String> {
         return Err(format!(
             "line 1: expected a header `start,TYPE,...` (e.g. start,A10G,L4), found '{header}'"
         ));
+    }
+    for (k, name) in columns.iter().enumerate().skip(1) {
+        if name.is_empty() {
+            return Err(format!("line 1: column {} has no type name", k + 1));
+        }
+        if columns[1..k].contains(name) {
+            return Err(format!(
+                "line 1: {name} appears twice in the header; give each type one column"
+            ));
+        }
     }
     lines
         .map(|(number, line)| {
