@@ -818,17 +818,17 @@ impl<'a> Run<'a> {
             self.refresh_statuses();
         }
         for seq in prefilled.drain(..) {
-            self.select(ReplicaRole::Decode, seq.request.total_tokens());
+            let need = seq.request.total_tokens();
+            self.select(ReplicaRole::Decode, need);
             if self.eligible.is_empty() {
-                // Arrival checked that a decode replica can hold it; never strand it.
-                self.select(ReplicaRole::Decode, 0);
-            }
-            if self.eligible.is_empty() {
-                // The autoscaler stopped or is stopping every decode replica: one still
-                // draining serves it before it stops; with none left it is turned away.
+                // The autoscaler stopped or is stopping every decode replica that can hold it
+                // (arrival only checked the cluster's types): one still draining serves it
+                // before it stops; with none left it is turned away, never sent to a replica
+                // too small to ever take it.
                 self.eligible.extend((0..self.replicas.len()).filter(|&i| {
                     self.states[i] == State::Draining
                         && self.replicas[i].role() == ReplicaRole::Decode
+                        && self.statuses[i].max_request_tokens >= need
                 }));
             }
             if self.eligible.is_empty() {

@@ -12,8 +12,8 @@ use gpu_models::{Catalog, InstanceOptions};
 use proptest::prelude::*;
 use sim::{
     AutoscaleConfig, AutoscalePolicy, BatchingMode, Cluster, ClusterEntry, EngineConfig, KvLink,
-    REJECT_TOO_LONG, ReplicaRole, RequestStatus, ScaleLimits, ScaleMetric, ScheduleWindow,
-    SimConfig, Summary, VecSink, parse_spec, simulate,
+    REJECT_NO_REPLICA, REJECT_TOO_LONG, ReplicaRole, RequestStatus, ScaleLimits, ScaleMetric,
+    ScheduleWindow, SimConfig, Summary, VecSink, parse_spec, simulate,
 };
 use workloads::Request;
 
@@ -484,4 +484,56 @@ proptest! {
         let difference = fast_path_difference(&split, &config, requests, (&summary, &sink));
         prop_assert!(difference.is_none(), "{:?}", difference);
     }
+}
+
+/// A prompt only the big decode type can hold, prefilled after a schedule stopped that type:
+/// it is turned away (counted), not sent to the small decode replica that could never take it.
+#[test]
+fn a_hand_off_no_running_decode_replica_can_hold_is_rejected_not_stranded() {
+    let options = InstanceOptions {
+        // Just under what an L4's KV cache holds, so its admission watermark leaves it a little
+        // short of the longest request the A100 takes.
+        max_model_len: Some(11_900),
+        ..InstanceOptions::default()
+    };
+    let split = disaggregated("A100-80GB:1", "L4:1,A100-80GB:1", &options);
+    let decode_max = |name: &str| {
+        split
+            .types
+            .iter()
+            .find(|t| t.role == ReplicaRole::Decode && t.name == name)
+            .map(|t| sim::replica::max_request_tokens(&t.instance, &continuous().engine))
+            .unwrap()
+    };
+    let (l4, a100) = (decode_max("L4"), decode_max("A100-80GB"));
+    assert!(l4 < a100, "L4 {l4} tokens, A100 {a100}");
+    let long = u32::try_from(a100).unwrap() - 10;
+    let window = |start_s: f64, big_decode: u32| ScheduleWindow {
+        start_s,
+        counts: BTreeMap::from([
+            ("prefill/A100-80GB".to_string(), 1),
+            ("decode/L4".to_string(), 1),
+            ("decode/A100-80GB".to_string(), big_decode),
+        ]),
+    };
+    let config = SimConfig {
+        autoscale: AutoscaleConfig {
+            policy: AutoscalePolicy::Schedule,
+            schedule: vec![window(0.0, 1), window(0.2, 0)],
+            ..AutoscaleConfig::default()
+        },
+        ..continuous()
+    };
+    let requests = vec![
+        Request::new(0, 0.0, long, 10),
+        Request::new(1, 0.1, 500, 10),
+    ];
+    let (summary, sink) = run(&split, &config, requests);
+    assert_conserved(&summary, &sink, 2);
+    assert_eq!(summary.requests.in_flight, 0);
+    let by_id = |id: u64| sink.requests.iter().find(|r| r.id == id).unwrap();
+    assert_eq!(by_id(0).status, RequestStatus::Rejected);
+    assert_eq!(by_id(0).reject_reason, REJECT_NO_REPLICA);
+    assert_eq!(by_id(1).status, RequestStatus::Completed);
+    assert_eq!(by_id(1).instance, "L4");
 }
