@@ -242,7 +242,7 @@ impl Default for SimulateConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct EfficiencyConfig {
     /// Request sizes `[input, output]` in tokens whose buckets get a tokens-per-dollar-vs-SLO
-    /// figure (when the sweep has several TPOT targets); empty: none.
+    /// figure (when the sweep has several TPOT targets); empty: the three most common buckets.
     pub sizes: Vec<[u32; 2]>,
 }
 
@@ -555,6 +555,27 @@ impl ExperimentConfig {
             parse_edges(&self.profile.buckets).map_err(|err| format!("profile.buckets: {err}"))?;
         }
         if let Some(simulate) = &self.simulate {
+            if !self.sweep.gpu_sets.is_empty() {
+                return Err(
+                    "sweep.gpu_sets: a [simulate] experiment runs the clusters it names \
+                     (simulate.cluster, sweep.clusters); GPU sets are for [plan] and [efficiency] \
+                     experiments"
+                        .into(),
+                );
+            }
+            if self.slo.tpot.is_none()
+                && self.slo.ttft.is_none()
+                && self.sweep.tpot.is_empty()
+                && self.sweep.ttft.is_empty()
+            {
+                return Err(
+                    "slo: a [simulate] experiment reports attainment against a target: set \
+                     slo.tpot (e.g. \"120ms\") or slo.ttft"
+                        .into(),
+                );
+            }
+            // Results are bucketed by request size for the per-bucket tables.
+            parse_edges(&self.profile.buckets).map_err(|err| format!("profile.buckets: {err}"))?;
             if simulate.cluster.is_empty() && self.sweep.clusters.is_empty() {
                 return Err("simulate.cluster: expected a cluster spec like \"A10G:2,A100-80GB:1\" (or a sweep.clusters list)".into());
             }
@@ -732,6 +753,29 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message.contains("rate"), "{err}");
+    }
+
+    #[test]
+    fn simulate_experiments_check_their_slo_buckets_and_axes_before_running() {
+        let base =
+            "name = \"x\"\n[workload]\nsource = \"arena\"\n[simulate]\ncluster = \"A10G:1\"\n";
+        let with_slo = format!("{base}[slo]\ntpot = \"120ms\"\n");
+        ExperimentConfig::parse(&with_slo, Path::new("x.toml")).unwrap();
+        let cases = [
+            (base.to_string(), "slo"),
+            (
+                format!("{with_slo}[sweep]\ngpu_sets = [[\"A10G\"]]\n"),
+                "sweep.gpu_sets",
+            ),
+            (
+                format!("{with_slo}[profile]\nbuckets = \"nonsense\"\n"),
+                "profile.buckets",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = ExperimentConfig::parse(&text, Path::new("x.toml")).unwrap_err();
+            assert!(err.message.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

@@ -600,7 +600,16 @@ pub fn run(
                 }
             }
         }
-        for (key, (slo, gpus, seed)) in groups {
+        // In the order the whole grid first names them, so the profile tables do not depend
+        // on which points a resume, shard or limit left to run.
+        let mut grid_order: Vec<&String> = Vec::new();
+        for gpu in all.iter().flat_map(|point| &point.gpus) {
+            if !grid_order.contains(&gpu) {
+                grid_order.push(gpu);
+            }
+        }
+        for (key, (slo, mut gpus, seed)) in groups {
+            gpus.sort_by_key(|gpu| grid_order.iter().position(|known| *known == gpu));
             let group = profile_group(config, catalog, &slo, &gpus, seed, options, progress)?;
             profiles.insert(key, group);
         }

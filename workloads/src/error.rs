@@ -77,6 +77,17 @@ pub enum TraceError {
         /// The polars message.
         message: String,
     },
+    /// A reading option is out of range.
+    BadOption {
+        /// The file.
+        path: PathBuf,
+        /// The option, e.g. `spread window`.
+        option: &'static str,
+        /// The value given.
+        found: String,
+        /// What was expected instead.
+        expected: &'static str,
+    },
 }
 
 impl TraceError {
@@ -100,6 +111,16 @@ pub(crate) fn shorten(text: &str) -> String {
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            TraceError::BadOption {
+                path,
+                option,
+                found,
+                expected,
+            } => write!(
+                f,
+                "{}: {option} {found}: expected {expected}",
+                path.display()
+            ),
             TraceError::Io { path, source } => {
                 write!(f, "{}: cannot read: {source}", path.display())
             }

@@ -340,6 +340,18 @@ impl TraceReader {
     /// Opens a trace, detecting its format unless `options.format` forces one.
     pub fn open(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Self, TraceError> {
         let path = path.as_ref().to_path_buf();
+        if let Some(spread) = options.spread
+            && !(spread.window_s.is_finite() && spread.window_s > 0.0)
+        {
+            // A negative or NaN window would quietly turn spreading off; an infinite one would
+            // send arrivals to infinity.
+            return Err(TraceError::BadOption {
+                path,
+                option: "spread window",
+                found: format!("{} s", spread.window_s),
+                expected: "a finite number of seconds > 0",
+            });
+        }
         let format = match options.format {
             Some(format) => format,
             None => detect_format(&path)?,

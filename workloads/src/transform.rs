@@ -108,19 +108,22 @@ impl<I: Iterator<Item = Request>> Iterator for ContextLimit<I> {
 }
 
 /// Repeats a materialized trace back to back until `duration_s`. Each copy is shifted by the
-/// trace's span plus its mean inter-arrival gap, so the seam looks like an ordinary gap. Ids run
-/// on across copies; session ids are kept as in the source (sessions repeat in each copy).
+/// trace's span plus its mean inter-arrival gap, so the seam looks like an ordinary gap (a second,
+/// when every request arrives at once). Ids run on across copies; session ids are kept as in the
+/// source (sessions repeat in each copy).
 pub fn tile(requests: &[Request], duration_s: f64) -> impl Iterator<Item = Request> + '_ {
     let span = match (requests.first(), requests.last()) {
         (Some(first), Some(last)) => last.arrival_s - first.arrival_s,
         _ => 0.0,
     };
-    let gap = if requests.len() > 1 {
+    // A trace whose requests all arrive at once has no gap to copy: its copies come a second
+    // apart (a zero period would repeat it forever within the duration).
+    let gap = if requests.len() > 1 && span > 0.0 {
         span / (requests.len() - 1) as f64
     } else {
         1.0
     };
-    let period = (span + gap).max(f64::MIN_POSITIVE);
+    let period = span + gap;
     let start = requests.first().map_or(0.0, |r| r.arrival_s);
     (0u64..)
         .map_while(move |copy| {

@@ -157,6 +157,21 @@ fn mooncake_spreading_stays_in_each_window_sorted_and_seeded() {
         ..Default::default()
     };
     assert_ne!(read_all("mooncake.jsonl", &other).unwrap(), requests);
+    // A window that would quietly turn spreading off, or send arrivals to infinity, is refused.
+    for window_s in [-1.0, 0.0, f64::NAN, f64::INFINITY] {
+        let bad = ReadOptions {
+            spread: Some(Spread { window_s, seed: 7 }),
+            ..Default::default()
+        };
+        let err = TraceReader::open(fixture("mooncake.jsonl"), &bad)
+            .err()
+            .unwrap();
+        assert!(matches!(err, TraceError::BadOption { .. }), "{err}");
+        assert!(
+            err.to_string().contains("mooncake.jsonl") && err.to_string().contains("spread window"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -76,4 +76,10 @@ fn tiling_repeats_to_the_duration_with_an_ordinary_seam_gap() {
         (0..25).collect::<Vec<u64>>()
     );
     assert_eq!(transform::tile(&[], 10.0).count(), 0);
+    // Every request at the same instant: copies a second apart, not an endless stream.
+    let burst: Vec<Request> = (0..3).map(|id| Request::new(id, 5.0, 100, 10)).collect();
+    let tiled: Vec<Request> = transform::tile(&burst, 4.5).collect();
+    assert_eq!(tiled.len(), 15);
+    assert_eq!(tiled[3].arrival_s, 1.0);
+    assert_eq!(tiled[14].arrival_s, 4.0);
 }
