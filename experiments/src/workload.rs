@@ -91,8 +91,11 @@ impl WorkloadSource {
                 Ok((requests, description, rate))
             }
             Self::Trace(path) => {
-                let reader = TraceReader::open(path, &ReadOptions::default())?;
-                let mut requests: Vec<Request> = reader.collect::<Result<_, _>>()?;
+                let mut reader = TraceReader::open(path, &ReadOptions::default())?;
+                let mut requests: Vec<Request> = reader.by_ref().collect::<Result<_, _>>()?;
+                // BurstGPT's failed requests (no response tokens) are left out of the replay;
+                // the description says how many, so none vanish unreported.
+                let failed = reader.counts().failed_excluded;
                 if requests.len() < 2 {
                     return Err(format!(
                         "{}: {} requests; need at least 2 to know the rate",
@@ -124,17 +127,41 @@ impl WorkloadSource {
                     None => own_rate,
                 };
                 let description = format!(
-                    "trace {} ({} requests, {rate:.3} req/s{})",
+                    "trace {} ({} requests, {rate:.3} req/s{}{})",
                     path.display(),
                     requests.len(),
                     if rate == own_rate {
                         String::new()
                     } else {
                         format!(", rescaled from {own_rate:.3}")
+                    },
+                    if failed > 0 {
+                        format!("; {failed} failed requests left out")
+                    } else {
+                        String::new()
                     }
                 );
                 Ok((requests, description, rate))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_traces_left_out_failed_requests_are_reported() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/tests/fixtures/burstgpt.csv");
+        let source = WorkloadSource::Trace(path);
+        let (requests, description, _) = source.requests(None, 600.0, 1).unwrap();
+        // Two of the fixture's four rows have no response tokens: BurstGPT's failed requests.
+        assert_eq!(requests.len(), 2);
+        assert!(
+            description.contains("2 failed requests left out"),
+            "{description}"
+        );
     }
 }

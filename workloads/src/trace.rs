@@ -943,8 +943,16 @@ pub(crate) fn parse_datetime(field: &[u8]) -> Option<(i64, f64)> {
     let hour = digits(&field[11..13])?;
     let minute = digits(&field[14..16])?;
     let second = digits(&field[17..19])?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    // A day the month does not have (02-31) would otherwise roll into the next month.
     if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=days_in_month).contains(&day)
         || hour > 23
         || minute > 59
         || second > 60
@@ -1197,6 +1205,14 @@ mod tests {
         assert_eq!(east, 0.0);
         assert!(parse_datetime(b"2024-13-10 00:00:00").is_none());
         assert!(parse_datetime(b"yesterday").is_none());
+        // Days a month does not have are errors, not the next month; leap years count.
+        assert!(parse_datetime(b"2023-02-31 00:00:00").is_none());
+        assert!(parse_datetime(b"2023-04-31 00:00:00").is_none());
+        assert!(parse_datetime(b"2023-02-29 00:00:00").is_none());
+        assert!(parse_datetime(b"2024-02-29 00:00:00").is_some());
+        assert!(parse_datetime(b"1900-02-29 00:00:00").is_none());
+        assert!(parse_datetime(b"2000-02-29 00:00:00").is_some());
+        assert!(parse_datetime(b"2023-12-31 00:00:00").is_some());
     }
 
     #[test]
