@@ -588,17 +588,18 @@ pub fn run(
     // each once (in parallel inside), before the points that share it.
     let mut profiles: BTreeMap<String, (ProfileSet, BucketStats)> = BTreeMap::new();
     if config.plan.is_some() || config.efficiency.is_some() {
-        let mut groups: BTreeMap<String, (ProfileSlo, Vec<String>, u64)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, ProfileGroup> = BTreeMap::new();
         for point in &todo {
             let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
             let entry = groups
                 .entry(profile_key(&slo, point.seed))
-                .or_insert_with(|| (slo, Vec::new(), point.seed));
+                .or_insert_with(|| (slo, Vec::new(), point.seed, Vec::new()));
             for gpu in &point.gpus {
                 if !entry.1.contains(gpu) {
                     entry.1.push(gpu.clone());
                 }
             }
+            entry.3.push(point);
         }
         // In the order the whole grid first names them, so the profile tables do not depend
         // on which points a resume, shard or limit left to run.
@@ -608,9 +609,11 @@ pub fn run(
                 grid_order.push(gpu);
             }
         }
-        for (key, (slo, mut gpus, seed)) in groups {
-            gpus.sort_by_key(|gpu| grid_order.iter().position(|known| *known == gpu));
-            let group = profile_group(config, catalog, &slo, &gpus, seed, options, progress)?;
+        for (key, mut group) in groups {
+            group
+                .1
+                .sort_by_key(|gpu| grid_order.iter().position(|known| *known == gpu));
+            let group = profile_group(config, catalog, &group, options, progress)?;
             profiles.insert(key, group);
         }
     }
@@ -645,6 +648,9 @@ pub fn run(
     })
 }
 
+/// The points that share one set of profiles: their SLO, GPU types, seed, and the points.
+type ProfileGroup<'p> = (ProfileSlo, Vec<String>, u64, Vec<&'p GridPoint>);
+
 fn profile_key(slo: &ProfileSlo, seed: u64) -> String {
     format!("{slo:?}/{seed}")
 }
@@ -674,12 +680,12 @@ fn point_requests(
 fn profile_group(
     config: &ExperimentConfig,
     catalog: &Catalog,
-    slo: &ProfileSlo,
-    gpus: &[String],
-    seed: u64,
+    group: &ProfileGroup<'_>,
     options: &RunOptions,
     progress: &(dyn Fn(RunProgress) + Sync),
 ) -> Result<(ProfileSet, BucketStats), String> {
+    let (slo, gpus, seed, points) = group;
+    let seed = *seed;
     // Lengths from a long stream at the workload's base rate: every bucket gets a deep pool.
     let source = WorkloadSource::resolve(&config.workload.source)?;
     let (requests, _, _) = source
@@ -696,11 +702,23 @@ fn profile_group(
         BucketLengths::Sampled(pairs.clone())
     };
     let stats = BucketStats::new(&edges, &lengths, &pairs);
-    let needed: Vec<Vec<bool>> = SizeHistogram::from_requests(edges.clone(), &requests)
+    let mut needed: Vec<Vec<bool>> = SizeHistogram::from_requests(edges.clone(), &requests)
         .counts
         .iter()
         .map(|row| row.iter().map(|count| *count > 0).collect())
         .collect();
+    // A point's stream can be longer than the one above (a higher rate draws more lengths) and
+    // reach buckets it never did; those are profiled too, or the plan would count them as
+    // buckets no GPU can serve.
+    for point in points {
+        let (point_requests, _, _) = point_requests(config, point)?;
+        let histogram = SizeHistogram::from_requests(edges.clone(), &point_requests);
+        for (row, counts) in needed.iter_mut().zip(&histogram.counts) {
+            for (cell, count) in row.iter_mut().zip(counts) {
+                *cell |= *count > 0;
+            }
+        }
+    }
     let settings = ProfileSettings {
         requests_per_trial: config.profile.requests_per_trial,
         replicates: config.profile.replicates,
