@@ -366,6 +366,9 @@ impl ExperimentConfig {
             {
                 let anchored = dir.join(trace);
                 if anchored.exists() {
+                    // Canonical, so the config hash (and resuming) does not depend on the path
+                    // the config was run by.
+                    let anchored = anchored.canonicalize().unwrap_or(anchored);
                     config.workload.source = anchored.display().to_string();
                 }
             }
@@ -776,6 +779,24 @@ mod tests {
             let err = ExperimentConfig::parse(&text, Path::new("x.toml")).unwrap_err();
             assert!(err.message.contains(key), "{key}: {err}");
         }
+    }
+
+    #[test]
+    fn a_trace_named_relative_to_the_config_resolves_the_same_by_any_path() {
+        let dir = std::env::temp_dir().join(format!("medley-config-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(
+            dir.join("trace.csv"),
+            "arrival_s,input_tokens,output_tokens\n0,10,5\n1,20,5\n",
+        )
+        .unwrap();
+        let text =
+            "name = \"x\"\n[workload]\nsource = \"trace.csv\"\n[slo]\ntpot = \"120ms\"\n[plan]\n";
+        let direct = ExperimentConfig::parse(text, &dir.join("x.toml")).unwrap();
+        let roundabout = ExperimentConfig::parse(text, &dir.join("sub/../x.toml")).unwrap();
+        assert_eq!(direct.workload.source, roundabout.workload.source);
+        assert!(Path::new(&direct.workload.source).is_absolute());
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
