@@ -127,3 +127,34 @@ routers = ["round-robin", "least-outstanding"]
     }
     let _ = std::fs::remove_dir_all(out);
 }
+
+#[test]
+fn an_unknown_gpu_fails_before_any_point_runs() {
+    let text = TINY_PLAN.replace(
+        r#"gpus = ["A10G", "A100-80GB"]"#,
+        r#"gpus = ["A10G", "A100-80GB:tp2", "NoSuchGPU"]"#,
+    );
+    let config = ExperimentConfig::parse(&text, Path::new("tiny.toml")).expect("valid config");
+    let out = temp_dir("unknown-gpu");
+    let profiled = std::sync::atomic::AtomicBool::new(false);
+    let err = runner::run(
+        &config,
+        &Catalog::builtin(),
+        &options(&out, None),
+        &|event| {
+            if matches!(event, runner::RunProgress::Profiling { .. }) {
+                profiled.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("NoSuchGPU") && err.contains("grid point"),
+        "{err}"
+    );
+    assert!(
+        !profiled.load(std::sync::atomic::Ordering::Relaxed),
+        "profiling started before the unknown GPU was found"
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
