@@ -457,15 +457,7 @@ fn a_generated_trace_replays_like_the_preset_it_came_from() {
             "arrival {k}: {was} became {now}"
         );
     }
-    let err = fails([
-        "simulate",
-        "--trace",
-        trace.to_str().unwrap(),
-        "--rate",
-        "0",
-        "--cluster",
-        "L4:1",
-    ]);
+    let err = fails_on_trace(&trace, &["--rate", "0", "--cluster", "L4:1"]);
     assert!(err.contains("--rate 0"), "{err}");
 
     let bad = dir.write(
@@ -671,6 +663,13 @@ fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
     }
     let err = fails(["bench", "--solver", "--solver-seeds", "0"]);
     assert!(err.contains("--solver-seeds"), "{err}");
+}
+
+/// `medley simulate --trace TRACE EXTRA...`, which must fail; its error.
+fn fails_on_trace(trace: &std::path::Path, extra: &[&str]) -> String {
+    let mut args = vec!["simulate", "--trace", trace.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    fails(args)
 }
 
 /// The arena run of [`BASE`] without its cluster, for disaggregated runs.
@@ -1009,15 +1008,7 @@ fn bad_autoscaling_and_disaggregation_input_is_a_clear_error() {
     let err = base(&["--autoscale", "hpa", "--cold-start-gbs", "0"]);
     assert!(err.contains("--cold-start-gbs"), "{err}");
     let trace = fixture("small_trace.csv");
-    let err = fails([
-        "simulate",
-        "--trace",
-        trace.to_str().unwrap(),
-        "--duration",
-        "10s",
-        "--cluster",
-        "A10G:1",
-    ]);
+    let err = fails_on_trace(&trace, &["--duration", "10s", "--cluster", "A10G:1"]);
     assert!(err.contains("--duration"), "{err}");
     // KV-link and stream-length flags that the run would ignore.
     for flag in ["--kv-link-gbs", "--kv-link-latency"] {

@@ -487,12 +487,25 @@ impl ExperimentConfig {
         if self.engine.max_num_seqs == 0 {
             return Err("engine.max_num_seqs: expected at least 1".into());
         }
+        // Every kind of experiment buckets requests by size (profiles, per-bucket tables) and
+        // measures them against an SLO target (capacity under it, attainment of it).
+        let edges =
+            parse_edges(&self.profile.buckets).map_err(|err| format!("profile.buckets: {err}"))?;
+        if self.slo.tpot.is_none()
+            && self.slo.ttft.is_none()
+            && self.sweep.tpot.is_empty()
+            && self.sweep.ttft.is_empty()
+        {
+            return Err(
+                "slo: profiles and attainment are measured against a target: set slo.tpot \
+                 (e.g. \"120ms\") or slo.ttft"
+                    .into(),
+            );
+        }
         if let Some(efficiency) = &self.efficiency {
             if !self.sweep.rates.is_empty() || self.workload.rate.is_some() {
                 return Err("sweep.rates / workload.rate: an [efficiency] experiment profiles one replica per bucket and simulates no fleet at a rate; remove them".into());
             }
-            let edges = parse_edges(&self.profile.buckets)
-                .map_err(|err| format!("profile.buckets: {err}"))?;
             for [input, output] in &efficiency.sizes {
                 if edges.bucket_of(*input, *output).is_none() {
                     return Err(format!(
@@ -530,16 +543,6 @@ impl ExperimentConfig {
             if self.plan.is_some() {
                 check_router("plan.router", &plan.router)?;
             }
-            if self.slo.tpot.is_none()
-                && self.slo.ttft.is_none()
-                && self.sweep.tpot.is_empty()
-                && self.sweep.ttft.is_empty()
-            {
-                return Err(
-                    "slo: profiling needs a target: set slo.tpot (e.g. \"120ms\") or slo.ttft"
-                        .into(),
-                );
-            }
             if !["workload", "representative"].contains(&self.profile.lengths.as_str()) {
                 return Err(format!(
                     "profile.lengths = \"{}\": expected workload or representative",
@@ -555,7 +558,6 @@ impl ExperimentConfig {
             settings
                 .validate()
                 .map_err(|err| format!("profile: {err}"))?;
-            parse_edges(&self.profile.buckets).map_err(|err| format!("profile.buckets: {err}"))?;
         }
         if let Some(simulate) = &self.simulate {
             if !self.sweep.gpu_sets.is_empty() {
@@ -566,19 +568,6 @@ impl ExperimentConfig {
                         .into(),
                 );
             }
-            if self.slo.tpot.is_none()
-                && self.slo.ttft.is_none()
-                && self.sweep.tpot.is_empty()
-                && self.sweep.ttft.is_empty()
-            {
-                return Err(
-                    "slo: a [simulate] experiment reports attainment against a target: set \
-                     slo.tpot (e.g. \"120ms\") or slo.ttft"
-                        .into(),
-                );
-            }
-            // Results are bucketed by request size for the per-bucket tables.
-            parse_edges(&self.profile.buckets).map_err(|err| format!("profile.buckets: {err}"))?;
             if simulate.cluster.is_empty() && self.sweep.clusters.is_empty() {
                 return Err("simulate.cluster: expected a cluster spec like \"A10G:2,A100-80GB:1\" (or a sweep.clusters list)".into());
             }

@@ -250,22 +250,65 @@ impl AutoscaleConfig {
             .collect()
     }
 
-    /// Checks the settings against the cluster's type names.
-    pub fn validate(&self, type_names: &[String]) -> Result<(), String> {
-        let known = || type_names.join(", ");
+    /// Checks the settings' numbers (those the policy reads), naming each setting by `key`
+    /// applied to its config key, so a caller can name its own flags instead.
+    pub fn check_numbers(&self, key: &dyn Fn(&str) -> String) -> Result<(), String> {
         // The ceiling (about three years, in seconds) keeps every time the settings lead to
         // within the simulator's clock.
-        let seconds = |name: &str, value: f64, positive: bool| {
+        let in_range = |name: &str, value: f64, positive: bool| {
             if value.is_finite() && (value > 0.0 || (!positive && value == 0.0)) && value <= 1e8 {
                 Ok(())
             } else {
                 let bound = if positive { "> 0" } else { ">= 0" };
                 Err(format!(
-                    "autoscale.{name} must be a finite number {bound} and at most 1e8, found {value}"
+                    "{} must be a finite number {bound} and at most 1e8, found {value}",
+                    key(name)
                 ))
             }
         };
-        seconds("load_gbs", self.load_gbs, true)?;
+        in_range("load_gbs", self.load_gbs, true)?;
+        match self.policy {
+            AutoscalePolicy::Static => {}
+            AutoscalePolicy::Reactive | AutoscalePolicy::Hpa => {
+                in_range("interval_s", self.interval_s, true)?;
+                in_range("cooldown_s", self.cooldown_s, false)?;
+                let (up, down, target) = self.thresholds();
+                for (name, value) in [("scale_up_threshold", up), ("scale_down_threshold", down)] {
+                    in_range(name, value, false)?;
+                }
+                if self.policy == AutoscalePolicy::Reactive {
+                    if down >= up {
+                        return Err(format!(
+                            "{} ({down}) must be below {} ({up}); defaults for the {} metric \
+                             fill in whichever is not given",
+                            key("scale_down_threshold"),
+                            key("scale_up_threshold"),
+                            self.metric.name()
+                        ));
+                    }
+                    if self.step == 0 {
+                        return Err(format!("{} must be at least 1", key("step")));
+                    }
+                } else {
+                    in_range("hpa_target", target, true)?;
+                    if !(0.0..1.0).contains(&self.hpa_tolerance) {
+                        return Err(format!(
+                            "{} must be in [0, 1), found {}",
+                            key("hpa_tolerance"),
+                            self.hpa_tolerance
+                        ));
+                    }
+                }
+            }
+            AutoscalePolicy::Schedule => in_range("schedule_lead_s", self.schedule_lead_s, false)?,
+        }
+        Ok(())
+    }
+
+    /// Checks the settings against the cluster's type names.
+    pub fn validate(&self, type_names: &[String]) -> Result<(), String> {
+        let known = || type_names.join(", ");
+        self.check_numbers(&|name| format!("autoscale.{name}"))?;
         for (name, limits) in &self.limits {
             if !type_names.contains(name) {
                 return Err(format!(
@@ -282,36 +325,8 @@ impl AutoscaleConfig {
             }
         }
         match self.policy {
-            AutoscalePolicy::Static => {}
-            AutoscalePolicy::Reactive | AutoscalePolicy::Hpa => {
-                seconds("interval_s", self.interval_s, true)?;
-                seconds("cooldown_s", self.cooldown_s, false)?;
-                let (up, down, target) = self.thresholds();
-                for (name, value) in [("scale_up_threshold", up), ("scale_down_threshold", down)] {
-                    seconds(name, value, false)?;
-                }
-                if self.policy == AutoscalePolicy::Reactive {
-                    if down >= up {
-                        return Err(format!(
-                            "autoscale: the scale-down threshold ({down}) must be below the \
-                             scale-up threshold ({up})"
-                        ));
-                    }
-                    if self.step == 0 {
-                        return Err("autoscale.step must be at least 1".into());
-                    }
-                } else {
-                    seconds("hpa_target", target, true)?;
-                    if !(0.0..1.0).contains(&self.hpa_tolerance) {
-                        return Err(format!(
-                            "autoscale.hpa_tolerance must be in [0, 1), found {}",
-                            self.hpa_tolerance
-                        ));
-                    }
-                }
-            }
+            AutoscalePolicy::Static | AutoscalePolicy::Reactive | AutoscalePolicy::Hpa => {}
             AutoscalePolicy::Schedule => {
-                seconds("schedule_lead_s", self.schedule_lead_s, false)?;
                 if self.schedule.is_empty() {
                     return Err("the schedule autoscaler needs at least one window".into());
                 }

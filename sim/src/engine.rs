@@ -290,7 +290,8 @@ pub fn simulate(
         if timer && !run.work_left(pending.is_some()) {
             // Once the last request has finished, a sample, an autoscaler evaluation or a replica
             // becoming ready changes nothing the run reports; handling it would only stretch the
-            // span (and the billing) past the work.
+            // span (and the billing) past the work. This check is also what ends the timers:
+            // a timer handled here always queues its next one.
             continue;
         }
         run.last_time = now;
@@ -323,23 +324,17 @@ pub fn simulate(
                     .scaling
                     .as_ref()
                     .and_then(|s| s.autoscaler.next_evaluation(now));
-                autoscale_ns = match next {
-                    Some(at) if run.work_left(pending.is_some()) => {
-                        run.queue.push(at, EventKind::Autoscale);
-                        Some(at)
-                    }
-                    _ => None,
-                };
+                if let Some(at) = next {
+                    run.queue.push(at, EventKind::Autoscale);
+                }
+                autoscale_ns = next;
             }
             EventKind::Sample => {
                 run.sample(now)?;
-                sample_ns = match (run.work_left(pending.is_some()), sample_every) {
-                    (true, Some(every)) => {
-                        run.queue.push(now.saturating_add(every), EventKind::Sample);
-                        Some(now.saturating_add(every))
-                    }
-                    _ => None,
-                };
+                sample_ns = sample_every.map(|every| now.saturating_add(every));
+                if let Some(at) = sample_ns {
+                    run.queue.push(at, EventKind::Sample);
+                }
             }
         }
         if run.events.is_multiple_of(4096)

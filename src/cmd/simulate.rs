@@ -277,51 +277,25 @@ impl AutoscaleArgs {
             load_gbs: self.cold_start_gbs,
             ..defaults
         };
-        check_ranges(&config)?;
+        config.check_numbers(&autoscale_flag)?;
         Ok(config)
     }
 }
 
-/// The autoscaler's numbers, checked here so that errors name the flag (the simulator checks
-/// them again under their config keys). The 1e8 ceiling keeps every time on the clock.
-fn check_ranges(config: &AutoscaleConfig) -> Result<(), String> {
-    let (up, down, target) = config.thresholds();
-    let in_range = |flag: &str, value: f64, positive: bool, unit: &str| {
-        let low_ok = if positive { value > 0.0 } else { value >= 0.0 };
-        if value.is_finite() && low_ok && value <= 1e8 {
-            Ok(())
-        } else {
-            let bound = if positive { "> 0" } else { ">= 0" };
-            Err(format!(
-                "{flag}: expected {unit} {bound} and at most 1e8, found {value}"
-            ))
-        }
-    };
-    in_range("--cold-start-gbs", config.load_gbs, true, "GB/s")?;
-    in_range("--schedule-lead", config.schedule_lead_s, false, "seconds")?;
-    match config.policy {
-        AutoscalePolicy::Reactive | AutoscalePolicy::Hpa => {
-            in_range("--autoscale-interval", config.interval_s, true, "seconds")?;
-            in_range("--cooldown", config.cooldown_s, false, "seconds")?;
-        }
-        AutoscalePolicy::Static | AutoscalePolicy::Schedule => {}
+/// The flag that sets an autoscale config key, so the simulator's range errors name what the
+/// user typed.
+fn autoscale_flag(key: &str) -> String {
+    match key {
+        "load_gbs" => "--cold-start-gbs",
+        "interval_s" => "--autoscale-interval",
+        "cooldown_s" => "--cooldown",
+        "scale_up_threshold" => "--scale-up",
+        "scale_down_threshold" => "--scale-down",
+        "hpa_target" => "--hpa-target",
+        "schedule_lead_s" => "--schedule-lead",
+        other => return format!("autoscale.{other}"),
     }
-    match config.policy {
-        AutoscalePolicy::Reactive => {
-            in_range("--scale-up", up, false, "a metric value")?;
-            in_range("--scale-down", down, false, "a metric value")?;
-            if down >= up {
-                return Err(format!(
-                    "--scale-down {down} must be below --scale-up {up} (defaults for --scale-metric {} \
-                     fill in whichever is not given)",
-                    config.metric.name()
-                ));
-            }
-        }
-        AutoscalePolicy::Hpa => in_range("--hpa-target", target, true, "a metric value")?,
-        AutoscalePolicy::Static | AutoscalePolicy::Schedule => {}
-    }
-    Ok(())
+    .to_string()
 }
 
 /// Parses `A10G=1:8,L4=0:4`.
