@@ -625,26 +625,16 @@ fn bench_reports_consistent_speeds_without_the_shared_trace() {
     assert!(count(&row["iterations"], "iterations") > 0);
 }
 
-#[test]
-fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
-    let run = medley([
-        "bench",
-        "--solver",
-        "--solver-seeds",
-        "1",
-        "--solver-node-limit",
-        "300",
-        "--json",
-    ]);
-    assert!(run.output.status.success(), "{}", run.stderr());
-    let rows: Value = serde_json::from_slice(&run.output.stdout).unwrap();
+/// Checks `medley bench --solver` rows: one seed per rate, and each exact plan bracketed by its
+/// 1% plan.
+fn check_solver_bench_rows(rows: &Value) {
     let rows = rows.as_array().unwrap();
-    // One seed at each of 100, 300 and 1,000 req/s.
+    // One seed at each of 10, 100, 300 and 1,000 req/s.
     let rates: Vec<f64> = rows
         .iter()
         .map(|r| num(&r["request_rate"], "rate"))
         .collect();
-    assert_eq!(rates, [100.0, 300.0, 1000.0]);
+    assert_eq!(rates, [10.0, 100.0, 300.0, 1000.0]);
     for row in rows {
         let exact_cost = num(&row["exact_cost"], "exact_cost");
         let exact_gap = num(&row["exact_gap"], "exact_gap");
@@ -661,8 +651,63 @@ fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
             assert!(exact_gap > 0.0, "{row}");
         }
     }
+}
+
+#[test]
+fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
+    let run = medley([
+        "bench",
+        "--solver",
+        "--solver-seeds",
+        "1",
+        "--solver-node-limit",
+        "300",
+        "--json",
+    ]);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    check_solver_bench_rows(&serde_json::from_slice(&run.output.stdout).unwrap());
     let err = fails(["bench", "--solver", "--solver-seeds", "0"]);
     assert!(err.contains("--solver-seeds"), "{err}");
+}
+
+#[test]
+fn solver_bench_plans_on_given_profiles() {
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("solver/benches/fixtures/llama-3.1-8b_12-types_120ms.json");
+    let profiles = profiles.to_str().unwrap();
+    let run = medley([
+        "bench",
+        "--solver",
+        "--solver-profiles",
+        profiles,
+        "--solver-seeds",
+        "1",
+        "--solver-node-limit",
+        "300",
+        "--json",
+    ]);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    let rows: Value = serde_json::from_slice(&run.output.stdout).unwrap();
+    check_solver_bench_rows(&rows);
+    // The first row is the profiles under mix 1 at 10 req/s: microlp finds the same optimum.
+    let gpu_info = solver::read_gpu_info(Path::new(profiles)).unwrap();
+    let problem = solver::synthetic::profiled_problem(&gpu_info, 10.0, 1).unwrap();
+    let reference = solver::solve(
+        &problem,
+        &solver::SolveOptions {
+            formulation: solver::Formulation::Compact,
+            backend: solver::Backend::Microlp,
+            ..solver::SolveOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(rows[0]["exact_proven"], true, "{rows}");
+    let exact_cost = num(&rows[0]["exact_cost"], "exact_cost");
+    assert!((exact_cost - reference.hourly_cost).abs() < 1e-6, "{rows}");
+    let err = fails(["bench", "--solver", "--solver-profiles", "missing.json"]);
+    assert!(err.contains("missing.json"), "{err}");
+    let err = fails(["bench", "--solver-profiles", profiles]);
+    assert!(err.contains("--solver"), "{err}");
 }
 
 /// `medley simulate --trace TRACE EXTRA...`, which must fail; its error.

@@ -25,7 +25,7 @@
 //! limit is what keeps such searches finite.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -320,6 +320,10 @@ struct Search<'m, 'a> {
     relative_gap: f64,
     /// The least bound of the nodes left unexplored only because of `relative_gap`.
     gap_pruned_bound: f64,
+    /// The LP that looks for room to pack whole slices into given counts (built on first use).
+    packer: Option<DualSimplex>,
+    /// Count vectors [`Search::pack`] has tried: it would find the same packing again.
+    packed: HashSet<Vec<u32>>,
 }
 
 impl<'m, 'a> Search<'m, 'a> {
@@ -351,6 +355,8 @@ impl<'m, 'a> Search<'m, 'a> {
             sequence: 0,
             relative_gap,
             gap_pruned_bound: f64::INFINITY,
+            packer: None,
+            packed: HashSet::new(),
         };
         // The greedy plan (each bucket on its cheapest type per unit of work) seeds the incumbent.
         if let Some(core) = greedy(types, scenarios, slice_factor) {
@@ -398,6 +404,97 @@ impl<'m, 'a> Search<'m, 'a> {
                 cost,
             });
             self.tighten_count_uppers();
+        }
+    }
+
+    /// Whole slices that fit into `targets` instances per type, if it can find them: with the
+    /// counts fixed at `targets` and every slice free, an LP spreads the slices so that they
+    /// take the least load (leaving the most room), and [`fit`] repairs its rounding. The
+    /// search's own LP point at a node with whole counts is often packed to the brim, with no
+    /// room for rounding; this one is not, unless nothing else fits.
+    fn pack(&mut self, targets: &[u32]) -> Option<Vec<u32>> {
+        if !self.packed.insert(targets.to_vec()) {
+            return None;
+        }
+        let model = self.model;
+        let lp = self.packer.get_or_insert_with(|| {
+            let mut lp = lp_with_objective(model, Objective::Load);
+            // Start from every bucket on the type where its slices weigh least, with each
+            // type's slack basic: the optimum whenever the counts leave room everywhere.
+            let mut basic: Vec<usize> = model
+                .items
+                .iter()
+                .map(|item| {
+                    item.slots
+                        .iter()
+                        .min_by(|a, b| a.1.total_cmp(&b.1))
+                        .map_or(0, |slot| slot.2)
+                })
+                .collect();
+            let items = model.items.len();
+            basic.extend((items..lp.rows()).map(|row| lp.structurals() + row));
+            lp.crash(&basic);
+            lp
+        });
+        let type_count = model.type_count();
+        for (gpu, &target) in targets.iter().enumerate() {
+            lp.set_bounds(gpu, f64::from(target), f64::from(target));
+        }
+        let slices = f64::from(model.slice_factor);
+        for variable in type_count..lp.structurals() {
+            lp.set_bounds(variable, 0.0, slices);
+        }
+        let limit = 20 * (lp.structurals() as u64 + 100);
+        match lp.solve(limit) {
+            LpStatus::Optimal => {}
+            LpStatus::Singular => {
+                // Start again from the slack basis next time; this packing is given up.
+                self.packer = None;
+                return None;
+            }
+            LpStatus::Infeasible | LpStatus::Stalled => return None,
+        }
+        let values: Vec<f64> = (type_count..lp.structurals())
+            .map(|variable| lp.value(variable).clamp(0.0, slices))
+            .collect();
+        let mut rounded = round_slices(model, &values);
+        fit(model, targets, &mut rounded).then_some(rounded)
+    }
+
+    /// Starting from the LP's counts rounded up, packs whole slices (see [`Search::pack`]) and
+    /// then takes instances away, dearest type first, while the rest still packs.
+    fn descend(&mut self, counts: &[f64]) {
+        let mut targets: Vec<u32> = counts
+            .iter()
+            .map(|count| (count - INTEGRALITY_TOLERANCE).ceil().max(0.0) as u32)
+            .collect();
+        let Some(slices) = self.pack(&targets) else {
+            return;
+        };
+        self.offer(slices);
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        order.sort_by(|&a, &b| {
+            self.model.types[b]
+                .hourly_cost
+                .total_cmp(&self.model.types[a].hourly_cost)
+                .then(a.cmp(&b))
+        });
+        let mut improved = true;
+        while improved {
+            improved = false;
+            for &gpu in &order {
+                if targets[gpu] <= self.model.types[gpu].min_instances {
+                    continue;
+                }
+                targets[gpu] -= 1;
+                match self.pack(&targets) {
+                    Some(slices) => {
+                        self.offer(slices);
+                        improved = true;
+                    }
+                    None => targets[gpu] += 1,
+                }
+            }
         }
     }
 
@@ -614,6 +711,9 @@ impl<'m, 'a> Search<'m, 'a> {
                 self.lp.value(variable).clamp(lower, upper)
             })
             .collect();
+        if self.nodes == 1 {
+            self.descend(&values[..type_count]);
+        }
         if self.nodes == 1 || self.nodes.is_multiple_of(HEURISTIC_INTERVAL) {
             let rounded = round_slices(self.model, &values[type_count..]);
             self.offer(rounded);
@@ -632,7 +732,12 @@ impl<'m, 'a> Search<'m, 'a> {
                 .map(|value| value.round().max(0.0) as u32)
                 .collect();
             let mut slices = round_slices(self.model, &values[type_count..]);
-            if fit(self.model, &targets, &mut slices) {
+            let packed = if fit(self.model, &targets, &mut slices) {
+                Some(slices)
+            } else {
+                self.pack(&targets)
+            };
+            if let Some(slices) = packed {
                 self.offer(slices);
                 if self.prune(bound) {
                     return Ok(None);
@@ -874,6 +979,21 @@ fn crash_basis(model: &Model<'_>, lp: &DualSimplex) -> Vec<usize> {
 
 /// The relaxation of the model with every structural bound at zero (callers set them).
 fn fresh_lp(model: &Model<'_>) -> DualSimplex {
+    lp_with_objective(model, Objective::Cost)
+}
+
+/// What an LP over the model minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Objective {
+    /// The plan's hourly cost (the relaxation the search bounds with).
+    Cost,
+    /// The total load of the slices, in instances of the types they sit on: with the counts
+    /// fixed, it leaves the most room to round slices into.
+    Load,
+}
+
+/// The model's LP with every structural bound at zero, minimising `objective`.
+fn lp_with_objective(model: &Model<'_>, objective: Objective) -> DualSimplex {
     let type_count = model.type_count();
     let rows = model.items.len() + model.scenarios * type_count;
     let mut columns: Vec<Vec<(usize, f64)>> = Vec::new();
@@ -884,7 +1004,10 @@ fn fresh_lp(model: &Model<'_>) -> DualSimplex {
                 .map(|scenario| (model.load_row(scenario, gpu), -1.0))
                 .collect(),
         );
-        cost.push(spec.hourly_cost);
+        cost.push(match objective {
+            Objective::Cost => spec.hourly_cost,
+            Objective::Load => 0.0,
+        });
     }
     for (item_index, item) in model.items.iter().enumerate() {
         for &(gpu, load, _) in &item.slots {
@@ -892,7 +1015,10 @@ fn fresh_lp(model: &Model<'_>) -> DualSimplex {
                 (item_index, 1.0),
                 (model.load_row(item.scenario, gpu), load),
             ]);
-            cost.push(0.0);
+            cost.push(match objective {
+                Objective::Cost => 0.0,
+                Objective::Load => load,
+            });
         }
     }
     let zeros = vec![0.0; columns.len()];
@@ -1013,9 +1139,23 @@ struct OnwardMove {
 fn fit(model: &Model<'_>, targets: &[u32], slices: &mut [u32]) -> bool {
     let type_count = model.type_count();
     let mut loads = model.loads(slices);
+    // Slices on each (scenario, type): once a type gives up its last one, its load is reset to
+    // the exact fixed load, so the residue of subtracting tiny loads cannot leave it needing an
+    // instance for no work.
+    let mut held = vec![vec![0_u32; type_count]; loads.len()];
+    for item in &model.items {
+        for &(gpu, _, variable) in &item.slots {
+            held[item.scenario][gpu] += slices[variable - type_count];
+        }
+    }
     let fits = |load: f64, target: u32| f64::from(instances_for_load(load)) <= f64::from(target);
+    // A type with no instances has no room at all: any load, however small, needs one.
     let spare = |loads: &[Vec<f64>], scenario: usize, gpu: usize| {
-        f64::from(targets[gpu]) - loads[scenario][gpu] + MOVE_TOLERANCE
+        if targets[gpu] == 0 {
+            f64::NEG_INFINITY
+        } else {
+            f64::from(targets[gpu]) - loads[scenario][gpu] + MOVE_TOLERANCE
+        }
     };
     // Each step moves one or two slices; a plan needs at most about one move per slice.
     let budget = model.items.len() * usize::try_from(model.slice_factor).unwrap_or(1) + 16;
@@ -1118,9 +1258,70 @@ fn fit(model: &Model<'_>, targets: &[u32], slices: &mut [u32]) -> bool {
             let (item_index, from_slot) = model.slice_owner[from - type_count];
             let (_, to_slot) = model.slice_owner[to - type_count];
             let item = &model.items[item_index];
-            loads[scenario][item.slots[from_slot].0] -= item.slots[from_slot].1;
-            loads[scenario][item.slots[to_slot].0] += item.slots[to_slot].1;
+            let (source, released, _) = item.slots[from_slot];
+            let (target, added, _) = item.slots[to_slot];
+            held[scenario][source] -= 1;
+            loads[scenario][source] = if held[scenario][source] == 0 {
+                model.fixed_load[scenario][source]
+            } else {
+                loads[scenario][source] - released
+            };
+            held[scenario][target] += 1;
+            loads[scenario][target] += added;
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model of one bucket served by every type in `capacities` (req/s per instance) at
+    /// `rate` req/s, in `slice_factor` slices.
+    fn one_bucket<'a>(
+        types: &'a [GpuType],
+        labels: &'a [String],
+        capacities: &'a [Vec<f64>],
+        rate: f64,
+        slice_factor: u32,
+    ) -> Model<'a> {
+        let demand = Demand {
+            class_name: "test",
+            bucket_labels: labels,
+            rates: vec![rate],
+            capacity: capacities,
+        };
+        build_model(types, &[vec![demand]], slice_factor)
+    }
+
+    #[test]
+    fn fit_never_moves_load_onto_a_type_with_no_instances() {
+        // A bucket so light that a slice weighs under the move tolerance on every type: the
+        // repair used to park slices on the first type with "room" within that tolerance, which
+        // then needed an instance of its own, and so on round the types until it gave up.
+        let types: Vec<GpuType> = (0..3).map(|t| GpuType::new(format!("g{t}"), 1.0)).collect();
+        let labels = vec!["b".to_string()];
+        let capacities = vec![vec![10.0]; 3];
+        let model = one_bucket(&types, &labels, &capacities, 1e-9, 8);
+        // Every slice on type 1, which gets no instance; type 2 gets one.
+        let mut slices = vec![0, 8, 0];
+        assert!(fit(&model, &[0, 0, 1], &mut slices));
+        assert_eq!(slices, vec![0, 0, 8]);
+        assert_eq!(model.counts_for(&model.loads(&slices)), Some(vec![0, 0, 1]));
+    }
+
+    #[test]
+    fn fit_empties_a_type_exactly() {
+        // A slice weighs 0.1 instances; three of them summed and taken away one at a time leave
+        // 5.6e-17 in floating point, which needs an instance unless an emptied type's load is
+        // reset to exactly what it still carries.
+        let types: Vec<GpuType> = (0..2).map(|t| GpuType::new(format!("g{t}"), 1.0)).collect();
+        let labels = vec!["b".to_string()];
+        let capacities = vec![vec![1.0]; 2];
+        let model = one_bucket(&types, &labels, &capacities, 0.3, 3);
+        let mut slices = vec![3, 0];
+        assert!(fit(&model, &[0, 1], &mut slices));
+        assert_eq!(slices, vec![0, 3]);
+    }
 }

@@ -283,7 +283,12 @@ impl DualSimplex {
         self.cost[variable]
     }
 
-    /// Structural variables.
+    /// Rows (constraints).
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Structural variables (the slack of row `r` is variable `structurals() + r`).
     pub(crate) fn structurals(&self) -> usize {
         self.structurals
     }

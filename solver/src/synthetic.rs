@@ -1,12 +1,17 @@
-//! Seeded synthetic planning problems for measuring the solver: 60 request-size buckets (10 input
-//! × 6 output) and any number of GPU types, with prices and capacities shaped like a real catalogue
-//! (bigger GPUs cost more and sustain more; capacity falls with request size; small GPUs cannot
-//! hold the longest inputs). They stand for no real GPU or model: they exist so solve times can be
-//! measured and compared on the same instances (`benches/ilp.rs`, `medley bench --solver`).
+//! Seeded planning problems for measuring the solver (`benches/ilp.rs`, `medley bench --solver`),
+//! so solve times can be measured and compared on the same instances:
+//! - [`synthetic_problem`]: 60 request-size buckets (10 input × 6 output) and any number of GPU
+//!   types, with prices and capacities shaped like a real catalogue (bigger GPUs cost more and
+//!   sustain more; capacity falls with request size; small GPUs cannot hold the longest inputs),
+//!   with independent noise per cell. They stand for no real GPU or model.
+//! - [`profiled_problem`]: measured or simulated capacity profiles (Mélange's `gpu_info`, as
+//!   `medley profile --out` writes them) under a seeded mix of request sizes.
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
+use crate::error::PlanError;
+use crate::melange::{GpuInfo, MelangeConfig};
 use crate::problem::{GpuType, PlanProblem, WorkloadClass};
 
 const INPUT_BUCKETS: usize = 10;
@@ -42,10 +47,7 @@ pub fn synthetic_problem(types: usize, rate: f64, seed: u64) -> PlanProblem {
         gpu_types.push(GpuType::new(format!("gpu{t}"), price));
         capacity.push(table);
     }
-    let weights: Vec<f64> = (0..INPUT_BUCKETS * OUTPUT_BUCKETS)
-        .map(|_| rng.random_range(0.0..1.0_f64).powi(2))
-        .collect();
-    let total: f64 = weights.iter().sum();
+    let bucket_fractions = seeded_mix(&mut rng, INPUT_BUCKETS * OUTPUT_BUCKETS);
     let bucket_labels = (0..INPUT_BUCKETS)
         .flat_map(|i| (0..OUTPUT_BUCKETS).map(move |j| format!("in{i}/out{j}")))
         .collect();
@@ -55,10 +57,46 @@ pub fn synthetic_problem(types: usize, rate: f64, seed: u64) -> PlanProblem {
             name: "synthetic".to_string(),
             request_rate: rate,
             bucket_labels,
-            bucket_fractions: weights.iter().map(|w| w / total).collect(),
+            bucket_fractions,
             capacity,
         }],
         slice_factor: 8,
         headroom: 0.0,
     }
+}
+
+/// Bucket fractions summing to 1, skewed (squares of uniform draws) so that some buckets carry
+/// much more traffic than others, as in real traces.
+fn seeded_mix(rng: &mut Pcg64, buckets: usize) -> Vec<f64> {
+    let weights: Vec<f64> = (0..buckets)
+        .map(|_| rng.random_range(0.0..1.0_f64).powi(2))
+        .collect();
+    let total: f64 = weights.iter().sum();
+    weights.iter().map(|w| w / total).collect()
+}
+
+/// The problem of serving `rate` req/s, spread over `gpu_info`'s bucket grid by a mix drawn from
+/// `seed`, on its GPU types at its prices; slice factor 8.
+pub fn profiled_problem(
+    gpu_info: &GpuInfo,
+    rate: f64,
+    seed: u64,
+) -> Result<PlanProblem, PlanError> {
+    let (rows, columns) = gpu_info
+        .0
+        .first()
+        .map(|(_, gpu)| (gpu.tputs.len(), gpu.tputs.first().map_or(0, Vec::len)))
+        .ok_or_else(|| PlanError::InvalidInput {
+            location: "gpu_info".to_string(),
+            message: "has no GPU; expected at least one".to_string(),
+        })?;
+    let mut rng = Pcg64::seed_from_u64(seed);
+    let mix = seeded_mix(&mut rng, rows * columns);
+    let config = MelangeConfig {
+        gpu_info: gpu_info.clone(),
+        workload_distribution: mix.chunks(columns.max(1)).map(<[f64]>::to_vec).collect(),
+        total_request_rate: rate,
+        slice_factor: 8,
+    };
+    config.to_problem()
 }

@@ -1,5 +1,5 @@
 //! `medley bench`: simulator speed on the two reference workloads, or (`--solver`) the GPU-mix
-//! solver's speed on seeded synthetic problems.
+//! solver's speed on seeded synthetic problems or on given profiles.
 
 use std::time::Instant;
 
@@ -22,13 +22,17 @@ pub struct BenchArgs {
     /// Expected requests in the synthetic stream (arrivals are random, so about this many).
     #[arg(long, default_value_t = 1_000_000)]
     pub synthetic_requests: u64,
-    /// Measure the GPU-mix solver instead: 60 buckets × 12 GPU types, seeds 1..=N at 100, 300
-    /// and 1,000 req/s, each to proven optimality and to a proven 1% gap.
+    /// Measure the GPU-mix solver instead: 60 buckets × 12 GPU types, seeds 1..=N at 10, 100,
+    /// 300 and 1,000 req/s, each to proven optimality and to a proven 1% gap.
     #[arg(long)]
     pub solver: bool,
     /// With --solver: seeds per rate.
     #[arg(long, default_value_t = 10)]
     pub solver_seeds: u64,
+    /// With --solver: plan on these capacity profiles (Mélange `gpu_info` JSON, as `medley
+    /// profile --out` writes) under seeded request-size mixes, instead of synthetic problems.
+    #[arg(long, value_name = "FILE", requires = "solver")]
+    pub solver_profiles: Option<std::path::PathBuf>,
     /// With --solver: branch-and-bound nodes before the exact solve stops unproven (0 for no
     /// limit, which on the hardest seeds runs for minutes).
     #[arg(long, default_value_t = 20_000)]
@@ -55,11 +59,15 @@ struct SolverRow {
     gap_1pct_cost: f64,
 }
 
-/// Solves the seeded synthetic problems the solver benchmark and docs/results.md use.
+/// Solves the seeded problems the solver benchmark and docs/results.md use.
 fn solver_study(args: &BenchArgs) -> CmdResult {
     if args.solver_seeds == 0 {
         return Err("--solver-seeds 0: expected at least one seed".into());
     }
+    let profiles = match &args.solver_profiles {
+        Some(path) => Some(solver::read_gpu_info(path)?),
+        None => None,
+    };
     let exact = SolveOptions {
         formulation: Formulation::Compact,
         backend: Backend::BranchAndBound,
@@ -71,13 +79,18 @@ fn solver_study(args: &BenchArgs) -> CmdResult {
         ..exact.clone()
     };
     let mut rows = Vec::new();
-    for request_rate in [100.0, 300.0, 1000.0] {
+    for request_rate in [10.0, 100.0, 300.0, 1000.0] {
         eprintln!(
             "solving {} problems at {request_rate} req/s, exactly and to a 1% gap",
             args.solver_seeds
         );
         for seed in 1..=args.solver_seeds {
-            let problem = solver::synthetic::synthetic_problem(12, request_rate, seed);
+            let problem = match &profiles {
+                Some(gpu_info) => {
+                    solver::synthetic::profiled_problem(gpu_info, request_rate, seed)?
+                }
+                None => solver::synthetic::synthetic_problem(12, request_rate, seed),
+            };
             let proven = solve_timed(&problem, &exact)?;
             let within = solve_timed(&problem, &loose)?;
             rows.push(SolverRow {
@@ -122,8 +135,19 @@ fn solver_study(args: &BenchArgs) -> CmdResult {
     print!("{}", table.render());
     let slowest_within = rows.iter().map(|r| r.gap_1pct_s).fold(0.0, f64::max);
     let proven = rows.iter().filter(|r| r.exact_proven).count();
+    let slowest_exact = rows.iter().map(|r| r.exact_s).fold(0.0, f64::max);
+    let shape = match &profiles {
+        Some(gpu_info) => format!(
+            "{} profiles ({} types)",
+            args.solver_profiles
+                .as_ref()
+                .map_or_else(String::new, |p| p.display().to_string()),
+            gpu_info.0.len()
+        ),
+        None => "synthetic 60 buckets x 12 types".to_string(),
+    };
     println!(
-        "60 buckets x 12 types, slice factor 8: {proven} of {} proven within {} nodes; \
+        "{shape}, slice factor 8: {proven} of {} proven within {} nodes (slowest {slowest_exact:.3} s); \
          to a proven 1% gap the slowest took {slowest_within:.3} s",
         rows.len(),
         args.solver_node_limit
