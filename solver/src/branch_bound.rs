@@ -1133,9 +1133,24 @@ struct OnwardMove {
     item: usize,
 }
 
+/// A slice that could come back to the overloaded type in one of [`fit`]'s swaps.
+#[derive(Debug, Clone, Copy)]
+struct ReturnMove {
+    /// Its bucket.
+    item: usize,
+    /// Load it frees on the type it sits on.
+    released: f64,
+    /// Its slice variable there.
+    from: usize,
+    /// Load it adds to the overloaded type.
+    taken: f64,
+    /// Its slice variable on the overloaded type.
+    to: usize,
+}
+
 /// Repairs `slices` so that every type's load fits `targets` instances, by moving single slices
-/// out of overloaded types into spare capacity, directly or through one intermediate type;
-/// `false` when it gets stuck.
+/// out of overloaded types into spare capacity, directly or through one intermediate type, or by
+/// swapping one for a lighter slice of another type; `false` when it gets stuck.
 fn fit(model: &Model<'_>, targets: &[u32], slices: &mut [u32]) -> bool {
     let type_count = model.type_count();
     let mut loads = model.loads(slices);
@@ -1249,6 +1264,52 @@ fn fit(model: &Model<'_>, targets: &[u32], slices: &mut [u32]) -> bool {
                 }
             }
         }
+        // Otherwise a swap: the slice goes to `other`, which sends back a slice of another bucket
+        // that weighs less on the overloaded type; the swap that relieves it most.
+        if moves.is_empty() {
+            // Per type, its slices that could come back: `(item, released, from, taken, to)`.
+            let mut returns: Vec<Vec<ReturnMove>> = vec![Vec::new(); type_count];
+            for (back_index, back) in model.items.iter().enumerate() {
+                if back.scenario != scenario {
+                    continue;
+                }
+                let Some(&(_, taken, back_to)) = back.slots.iter().find(|slot| slot.0 == gpu)
+                else {
+                    continue;
+                };
+                for &(other, released, back_from) in &back.slots {
+                    if other != gpu && slices[back_from - type_count] > 0 {
+                        returns[other].push(ReturnMove {
+                            item: back_index,
+                            released,
+                            from: back_from,
+                            taken,
+                            to: back_to,
+                        });
+                    }
+                }
+            }
+            let mut most_relief = 0.0;
+            for &(item, freed, from) in &sources {
+                let item_index = model.slice_owner[from - type_count].0;
+                for &(other, added, to) in &item.slots {
+                    if other == gpu || targets[other] == 0 {
+                        continue;
+                    }
+                    let room = spare(&loads, scenario, other);
+                    for back in &returns[other] {
+                        let relief = freed - back.taken;
+                        if back.item != item_index
+                            && relief > most_relief
+                            && added - back.released <= room
+                        {
+                            most_relief = relief;
+                            moves = vec![(from, to), (back.from, back.to)];
+                        }
+                    }
+                }
+            }
+        }
         if moves.is_empty() {
             return false;
         }
@@ -1309,6 +1370,31 @@ mod tests {
         assert!(fit(&model, &[0, 0, 1], &mut slices));
         assert_eq!(slices, vec![0, 0, 8]);
         assert_eq!(model.counts_for(&model.loads(&slices)), Some(vec![0, 0, 1]));
+    }
+
+    #[test]
+    fn fit_swaps_slices_when_no_single_move_fits() {
+        // Slice factor 1, two types; loads per bucket (type A, type B): p (0.7, 0.45), q (0.4,
+        // 0.9), r (0.6 on B, 0.2 on A). A holds p and q (1.1 > 1); B holds r (0.6). Neither p
+        // nor q fits B's 0.4 of room and there is no third type to chain through, but p and r
+        // can trade places: A then carries q and r (0.6), B carries p (0.45).
+        let types: Vec<GpuType> = (0..2).map(|t| GpuType::new(format!("g{t}"), 1.0)).collect();
+        let labels: Vec<String> = ["p", "q", "r"].map(String::from).to_vec();
+        let capacities = vec![
+            vec![1.0 / 0.7, 1.0 / 0.4, 1.0 / 0.2],
+            vec![1.0 / 0.45, 1.0 / 0.9, 1.0 / 0.6],
+        ];
+        let demand = Demand {
+            class_name: "test",
+            bucket_labels: &labels,
+            rates: vec![1.0; 3],
+            capacity: &capacities,
+        };
+        let model = build_model(&types, &[vec![demand]], 1);
+        // Variables per bucket, type A then type B.
+        let mut slices = vec![1, 0, 1, 0, 0, 1];
+        assert!(fit(&model, &[1, 1], &mut slices));
+        assert_eq!(slices, vec![0, 1, 1, 0, 1, 0]);
     }
 
     #[test]
