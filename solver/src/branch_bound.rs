@@ -44,9 +44,11 @@ const MOVE_TOLERANCE: f64 = 1e-9;
 /// Nodes between runs of the rounding heuristic once the search is past its first dive.
 const HEURISTIC_INTERVAL: u64 = 8;
 /// Nodes the depth-first packing search may spend on one count vector reached by the search (see
-/// [`search_packing`]). On the simulated 12-type profiles at 100 req/s, mix 5's optimal counts
-/// took 44; the whole search fell from 11,433 nodes to 4,611.
-const PACK_SEARCH_NODES: u64 = 100;
+/// [`search_packing`]). On the simulated 12-type profiles, the optimal counts of mix 5 at 100
+/// req/s pack after 44, and the two unpackable count vectors below the optimum of mix 2 at 300
+/// req/s are proven so after 142 and 352, which closes a search that otherwise stopped unproven at
+/// 20,000 nodes. 2,000 proved one more synthetic instance at 1,000 req/s but doubled the time.
+const PACK_SEARCH_NODES: u64 = 400;
 
 /// What the search did, for reports.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -326,9 +328,9 @@ struct Search<'m, 'a> {
     gap_pruned_bound: f64,
     /// The LP that looks for room to pack whole slices into given counts (built on first use).
     packer: Option<DualSimplex>,
-    /// Count vectors [`Search::pack`] has tried, with the search nodes it spent on each: with no
-    /// more nodes it would find the same packing again.
-    packed: HashMap<Vec<u32>, u64>,
+    /// Count vectors [`Search::pack`] has tried, with the search nodes it spent on each (with no
+    /// more it would find the same packing again) and whether it proved that nothing packs.
+    packed: HashMap<Vec<u32>, (u64, Packing)>,
 }
 
 impl<'m, 'a> Search<'m, 'a> {
@@ -418,15 +420,24 @@ impl<'m, 'a> Search<'m, 'a> {
     /// search's own LP point at a node with whole counts is often packed to the brim, with no
     /// room for rounding; this one is not, unless nothing else fits. If the repair fails, a
     /// depth-first search of up to `search_nodes` nodes looks further (see [`search_packing`]).
-    fn pack(&mut self, targets: &[u32], search_nodes: u64) -> Option<Vec<u32>> {
-        if self
-            .packed
-            .get(targets)
-            .is_some_and(|&spent| spent >= search_nodes)
-        {
-            return None;
+    fn pack(&mut self, targets: &[u32], search_nodes: u64) -> Packing {
+        match self.packed.get(targets) {
+            Some((_, Packing::Impossible)) => return Packing::Impossible,
+            Some((spent, _)) if *spent >= search_nodes => return Packing::Unknown,
+            _ => {}
         }
-        self.packed.insert(targets.to_vec(), search_nodes);
+        let outcome = self.try_pack(targets, search_nodes);
+        let remembered = match &outcome {
+            Packing::Packed(_) => Packing::Unknown,
+            other => other.clone(),
+        };
+        self.packed
+            .insert(targets.to_vec(), (search_nodes, remembered));
+        outcome
+    }
+
+    /// [`Search::pack`] without the memory of earlier attempts.
+    fn try_pack(&mut self, targets: &[u32], search_nodes: u64) -> Packing {
         let model = self.model;
         let lp = self.packer.get_or_insert_with(|| {
             let mut lp = lp_with_objective(model, Objective::Load);
@@ -461,16 +472,17 @@ impl<'m, 'a> Search<'m, 'a> {
             LpStatus::Singular => {
                 // Start again from the slack basis next time; this packing is given up.
                 self.packer = None;
-                return None;
+                return Packing::Unknown;
             }
-            LpStatus::Infeasible | LpStatus::Stalled => return None,
+            LpStatus::Infeasible => return Packing::Impossible,
+            LpStatus::Stalled => return Packing::Unknown,
         }
         let values: Vec<f64> = (type_count..lp.structurals())
             .map(|variable| lp.value(variable).clamp(0.0, slices))
             .collect();
         let mut rounded = round_slices(model, &values);
         if fit(model, targets, &mut rounded) {
-            return Some(rounded);
+            return Packing::Packed(rounded);
         }
         search_packing(model, lp, targets, search_nodes)
     }
@@ -482,7 +494,7 @@ impl<'m, 'a> Search<'m, 'a> {
             .iter()
             .map(|count| (count - INTEGRALITY_TOLERANCE).ceil().max(0.0) as u32)
             .collect();
-        let Some(slices) = self.pack(&targets, 0) else {
+        let Packing::Packed(slices) = self.pack(&targets, 0) else {
             return;
         };
         self.offer(slices);
@@ -502,11 +514,11 @@ impl<'m, 'a> Search<'m, 'a> {
                 }
                 targets[gpu] -= 1;
                 match self.pack(&targets, 0) {
-                    Some(slices) => {
+                    Packing::Packed(slices) => {
                         self.offer(slices);
                         improved = true;
                     }
-                    None => targets[gpu] += 1,
+                    _ => targets[gpu] += 1,
                 }
             }
         }
@@ -747,15 +759,22 @@ impl<'m, 'a> Search<'m, 'a> {
                 .collect();
             let mut slices = round_slices(self.model, &values[type_count..]);
             let packed = if fit(self.model, &targets, &mut slices) {
-                Some(slices)
+                Packing::Packed(slices)
             } else {
                 self.pack(&targets, PACK_SEARCH_NODES)
             };
-            if let Some(slices) = packed {
-                self.offer(slices);
-                if self.prune(bound) {
+            match packed {
+                Packing::Packed(slices) => {
+                    self.offer(slices);
+                    if self.prune(bound) {
+                        return Ok(None);
+                    }
+                }
+                Packing::Impossible => {
+                    self.exclude(&targets, bound, node.changes, &pricing, open);
                     return Ok(None);
                 }
+                Packing::Unknown => {}
             }
         }
         let (first, second) = match self.branching_variable(&values) {
@@ -818,6 +837,79 @@ impl<'m, 'a> Search<'m, 'a> {
             }),
             warm_start: None,
         }))
+    }
+
+    /// Replaces a node whose LP counts are whole but proven unpackable (`counts`) by children
+    /// that cover every other count vector of its box, disjointly: for each type t, counts at
+    /// least `counts` for the types before t and below it for t; and for each type t, counts
+    /// equal to `counts` before t, above it for t, at least it after t (one more instance of t
+    /// costs its price, which bounds those children).
+    fn exclude(
+        &mut self,
+        counts: &[u32],
+        bound: f64,
+        changes: Rc<Changes>,
+        pricing: &TruePricing,
+        open: &mut BinaryHeap<Node>,
+    ) {
+        let mut fixed = Vec::new();
+        self.fix_by_reduced_cost(pricing, &mut fixed);
+        let changes = if fixed.is_empty() {
+            changes
+        } else {
+            Rc::new(Changes {
+                parent: Some(changes),
+                own: fixed,
+            })
+        };
+        let warm_start = Rc::new(self.lp.snapshot());
+        let cost = self.model.cost(counts);
+        let mut children = Vec::new();
+        // Counts below `counts` somewhere: the first such type is t.
+        let mut at_least = Vec::new();
+        for (gpu, &count) in counts.iter().enumerate() {
+            let count = f64::from(count);
+            let (lower, upper) = self.lp.bounds(gpu);
+            if count > lower {
+                let mut own = at_least.clone();
+                own.push((gpu, lower, count - 1.0));
+                children.push((bound, own));
+            }
+            at_least.push((gpu, count, upper));
+        }
+        // Counts at least `counts` everywhere and above it somewhere: the first such type is t,
+        // one more instance of which costs its price.
+        for (gpu, &count) in counts.iter().enumerate() {
+            let count = f64::from(count);
+            let (_, upper) = self.lp.bounds(gpu);
+            if upper > count {
+                let own: Vec<(usize, f64, f64)> = at_least
+                    .iter()
+                    .map(|&(other, at, most)| match other.cmp(&gpu) {
+                        Ordering::Less => (other, at, at),
+                        Ordering::Equal => (other, at + 1.0, most),
+                        Ordering::Greater => (other, at, most),
+                    })
+                    .collect();
+                let dearer = cost + self.model.types[gpu].hourly_cost;
+                children.push((bound.max(dearer), own));
+            }
+        }
+        for (child_bound, own) in children {
+            if self.prune(child_bound) {
+                continue;
+            }
+            self.sequence += 1;
+            open.push(Node {
+                bound: child_bound,
+                sequence: self.sequence,
+                changes: Rc::new(Changes {
+                    parent: Some(Rc::clone(&changes)),
+                    own,
+                }),
+                warm_start: Some(Rc::clone(&warm_start)),
+            });
+        }
     }
 
     /// The integer variable with the widest range (counts before slices, lowest index on ties).
@@ -1062,16 +1154,28 @@ fn lp_with_objective(model: &Model<'_>, objective: Objective) -> DualSimplex {
     )
 }
 
+/// What a packing attempt found.
+#[derive(Debug, Clone, PartialEq)]
+enum Packing {
+    /// Whole slices that fit the counts.
+    Packed(Vec<u32>),
+    /// Proof that no whole slices fit them: the depth-first search ran to the end, every branch
+    /// closed by an infeasible LP.
+    Impossible,
+    /// Neither within the budget.
+    Unknown,
+}
+
 /// Depth-first search for whole slices that fit `targets` (fixed in `lp`, the least-load LP,
 /// solved at its root): branches on the slice variable furthest from whole, the side nearer its
 /// value first, re-solving at every node, until a whole LP point that [`fit`] accepts, or `budget`
-/// nodes.
+/// nodes. A search that closes every branch by an infeasible LP proves that nothing packs.
 fn search_packing(
     model: &Model<'_>,
     lp: &mut DualSimplex,
     targets: &[u32],
     budget: u64,
-) -> Option<Vec<u32>> {
+) -> Packing {
     let type_count = model.type_count();
     let slices = f64::from(model.slice_factor);
     let limit = 20 * (lp.structurals() as u64 + 100);
@@ -1108,9 +1212,11 @@ fn search_packing(
         branch(&mut open, &[], split, lp.bounds(split.0));
     }
     let mut nodes = 0;
+    // Whether some branch closed for a reason other than proven infeasibility.
+    let mut unsettled = false;
     while let Some(changes) = open.pop() {
         if nodes >= budget {
-            return None;
+            return Packing::Unknown;
         }
         nodes += 1;
         for variable in type_count..lp.structurals() {
@@ -1119,8 +1225,13 @@ fn search_packing(
         for &(variable, lower, upper) in &changes {
             lp.set_bounds(variable, lower, upper);
         }
-        if lp.solve(limit) != LpStatus::Optimal {
-            continue;
+        match lp.solve(limit) {
+            LpStatus::Optimal => {}
+            LpStatus::Infeasible => continue,
+            LpStatus::Stalled | LpStatus::Singular => {
+                unsettled = true;
+                continue;
+            }
         }
         match most_fractional(lp) {
             Some(split) => branch(&mut open, &changes, split, lp.bounds(split.0)),
@@ -1130,12 +1241,17 @@ fn search_packing(
                     .collect();
                 let mut whole = round_slices(model, &values);
                 if fit(model, targets, &mut whole) {
-                    return Some(whole);
+                    return Packing::Packed(whole);
                 }
+                unsettled = true;
             }
         }
     }
-    None
+    if unsettled {
+        Packing::Unknown
+    } else {
+        Packing::Impossible
+    }
 }
 
 /// Rounds LP slice values to whole slices per bucket: floors, then the largest remainders.
