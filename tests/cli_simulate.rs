@@ -653,9 +653,10 @@ fn check_solver_bench_rows(rows: &Value) {
     }
 }
 
-#[test]
-fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
-    let run = medley([
+/// `medley bench --solver` on one seed per rate, 300 nodes at most, with `extra` arguments; its
+/// JSON rows, checked by [`check_solver_bench_rows`].
+fn solver_bench(extra: &[&str]) -> Value {
+    let mut args = vec![
         "bench",
         "--solver",
         "--solver-seeds",
@@ -663,9 +664,18 @@ fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
         "--solver-node-limit",
         "300",
         "--json",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let run = medley(args);
     assert!(run.output.status.success(), "{}", run.stderr());
-    check_solver_bench_rows(&serde_json::from_slice(&run.output.stdout).unwrap());
+    let rows: Value = serde_json::from_slice(&run.output.stdout).unwrap();
+    check_solver_bench_rows(&rows);
+    rows
+}
+
+#[test]
+fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
+    solver_bench(&[]);
     let err = fails(["bench", "--solver", "--solver-seeds", "0"]);
     assert!(err.contains("--solver-seeds"), "{err}");
 }
@@ -675,20 +685,7 @@ fn solver_bench_plans_on_given_profiles() {
     let profiles = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("solver/benches/fixtures/llama-3.1-8b_12-types_120ms.json");
     let profiles = profiles.to_str().unwrap();
-    let run = medley([
-        "bench",
-        "--solver",
-        "--solver-profiles",
-        profiles,
-        "--solver-seeds",
-        "1",
-        "--solver-node-limit",
-        "300",
-        "--json",
-    ]);
-    assert!(run.output.status.success(), "{}", run.stderr());
-    let rows: Value = serde_json::from_slice(&run.output.stdout).unwrap();
-    check_solver_bench_rows(&rows);
+    let rows = solver_bench(&["--solver-profiles", profiles]);
     // The first row is the profiles under mix 1 at 10 req/s: microlp finds the same optimum.
     let gpu_info = solver::read_gpu_info(Path::new(profiles)).unwrap();
     let problem = solver::synthetic::profiled_problem(&gpu_info, 10.0, 1).unwrap();
