@@ -14,8 +14,10 @@
 //! first (the dearest type's, whose count moves the bound most), then on fractional slice counts;
 //! the search dives into the nearer rounding and otherwise takes the open node with the least
 //! bound. Incumbents come from the greedy plan, LP rounding, packing slices into the LP's counts
-//! when those are integral, and a local search that frees whole instances; every plan is
-//! re-checked in exact arithmetic before it is accepted. The search stops when every open node's
+//! when those are integral (rounding and repair, then a small depth-first search over whole
+//! slices), and a local search that frees whole instances; every plan is re-checked in exact
+//! arithmetic before it is accepted. When that depth-first search proves a node's whole counts
+//! unpackable, the node is split into children that leave exactly those counts out. The search stops when every open node's
 //! bound reaches the incumbent (optimal to a relative `1e-9`, or within a relative gap tolerance
 //! the caller gives), or at a node limit, with the least bound left unexplored kept as the honest
 //! remaining gap.
