@@ -76,7 +76,8 @@ fn seeded_mix(rng: &mut Pcg64, buckets: usize) -> Vec<f64> {
 }
 
 /// The problem of serving `rate` req/s, spread over `gpu_info`'s bucket grid by a mix drawn from
-/// `seed`, on its GPU types at its prices; slice factor 8.
+/// `seed`, on its GPU types at its prices; slice factor 8. Buckets no type can serve (capacity 0
+/// everywhere, as profiles report requests too long for every GPU) get no traffic.
 pub fn profiled_problem(
     gpu_info: &GpuInfo,
     rate: f64,
@@ -91,7 +92,31 @@ pub fn profiled_problem(
             message: "has no GPU; expected at least one".to_string(),
         })?;
     let mut rng = Pcg64::seed_from_u64(seed);
-    let mix = seeded_mix(&mut rng, rows * columns);
+    let mut mix = seeded_mix(&mut rng, rows * columns);
+    let mut dropped = false;
+    for (bucket, share) in mix.iter_mut().enumerate() {
+        let servable = gpu_info.0.iter().any(|(_, gpu)| {
+            gpu.tputs
+                .get(bucket / columns.max(1))
+                .and_then(|row| row.get(bucket % columns.max(1)))
+                .is_some_and(|&capacity| capacity > 0.0)
+        });
+        if !servable {
+            *share = 0.0;
+            dropped = true;
+        }
+    }
+    if dropped {
+        let total: f64 = mix.iter().sum();
+        if total <= 0.0 {
+            return Err(PlanError::InvalidInput {
+                location: "gpu_info".to_string(),
+                message: "no bucket has a GPU with capacity above 0; expected at least one"
+                    .to_string(),
+            });
+        }
+        mix.iter_mut().for_each(|share| *share /= total);
+    }
     let config = MelangeConfig {
         gpu_info: gpu_info.clone(),
         workload_distribution: mix.chunks(columns.max(1)).map(<[f64]>::to_vec).collect(),
@@ -99,4 +124,39 @@ pub fn profiled_problem(
         slice_factor: 8,
     };
     config.to_problem()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::melange::MelangeGpu;
+
+    fn info(tputs: [[f64; 2]; 2]) -> GpuInfo {
+        GpuInfo(
+            tputs
+                .iter()
+                .enumerate()
+                .map(|(gpu, row)| {
+                    (
+                        format!("g{gpu}"),
+                        MelangeGpu {
+                            cost: 1.0 + gpu as f64,
+                            tputs: vec![row.to_vec()],
+                        },
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn buckets_no_gpu_serves_get_no_traffic() {
+        let problem = profiled_problem(&info([[2.0, 0.0], [5.0, 0.0]]), 10.0, 3).unwrap();
+        let fractions = &problem.classes[0].bucket_fractions;
+        assert_eq!(fractions[1], 0.0);
+        assert!((fractions[0] - 1.0).abs() < 1e-12);
+        assert!(crate::solve(&problem, &crate::SolveOptions::default()).is_ok());
+        let err = profiled_problem(&info([[0.0; 2]; 2]), 10.0, 3).unwrap_err();
+        assert!(err.to_string().contains("capacity above 0"), "{err}");
+    }
 }
