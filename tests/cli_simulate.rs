@@ -1068,6 +1068,10 @@ fn bad_autoscaling_and_disaggregation_input_is_a_clear_error() {
         ("reactive", "--hpa-target", "3"),
         ("schedule", "--cooldown", "30s"),
         ("schedule", "--autoscale-interval", "10s"),
+        ("static", "--scale-metric", "queue"),
+        ("schedule", "--scale-metric", "kv"),
+        ("hpa", "--schedule-lead", "5m"),
+        ("static", "--cold-start-gbs", "4"),
     ] {
         let err = base(&["--autoscale", policy, flag, value]);
         assert!(

@@ -103,9 +103,10 @@ pub struct AutoscaleArgs {
     #[arg(long, default_value = "static")]
     pub autoscale: String,
     /// What reactive and hpa measure per replica: queue (waiting requests), outstanding
-    /// (waiting + running), utilization (busy fraction of the interval), kv (KV-cache use).
-    #[arg(long, default_value = "outstanding")]
-    pub scale_metric: String,
+    /// (waiting + running), utilization (busy fraction of the interval), kv (KV-cache use)
+    /// [default: outstanding].
+    #[arg(long)]
+    pub scale_metric: Option<String>,
     /// Time between autoscaler evaluations (reactive, hpa) [default: 15s].
     #[arg(long)]
     pub autoscale_interval: Option<String>,
@@ -128,19 +129,20 @@ pub struct AutoscaleArgs {
     /// TYPE = COUNT keys) or CSV (header `start,TYPE,...`; one row per window).
     #[arg(long, value_name = "FILE")]
     pub schedule: Option<PathBuf>,
-    /// Apply each schedule window this early, so its new replicas are warm when it starts.
-    #[arg(long, default_value = "0s")]
-    pub schedule_lead: String,
+    /// Schedule: apply each window this early, so its new replicas are warm when it starts
+    /// [default: 0s].
+    #[arg(long)]
+    pub schedule_lead: Option<String>,
     /// Fewest and most replicas per type: `A10G=1:8,L4=0:4` [default: min 1 for types the
     /// cluster starts with (reactive, hpa), otherwise 0; max 64]. Under reactive and hpa a type
     /// at 0 wakes with one replica when requests are turned away for want of one, or when the
     /// running replicas are past the scale-up threshold or target.
     #[arg(long)]
     pub scale_limits: Option<String>,
-    /// Bandwidth at which a new replica loads the model weights, GB/s: cold start = weight
-    /// bytes / this (billed while starting).
-    #[arg(long, default_value_t = AutoscaleConfig::default().load_gbs, allow_negative_numbers = true)]
-    pub cold_start_gbs: f64,
+    /// Reactive, hpa, schedule: bandwidth at which a new replica loads the model weights, GB/s:
+    /// cold start = weight bytes / this (billed while starting) [default: 2].
+    #[arg(long, allow_negative_numbers = true)]
+    pub cold_start_gbs: Option<f64>,
 }
 
 fn duration(flag: &str, text: &str) -> Result<f64, String> {
@@ -187,20 +189,40 @@ impl AutoscaleArgs {
                 self.autoscale
             )
         })?;
-        let metric = ScaleMetric::parse(&self.scale_metric).ok_or_else(|| {
-            format!(
-                "--scale-metric: expected one of {}, found '{}'",
-                ScaleMetric::ALL.map(ScaleMetric::name).join(", "),
-                self.scale_metric
-            )
-        })?;
+        let defaults = AutoscaleConfig::default();
+        let metric = match &self.scale_metric {
+            Some(text) => ScaleMetric::parse(text).ok_or_else(|| {
+                format!(
+                    "--scale-metric: expected one of {}, found '{text}'",
+                    ScaleMetric::ALL.map(ScaleMetric::name).join(", ")
+                )
+            })?,
+            None => defaults.metric,
+        };
         // Which policies read each flag; one given to a policy that ignores it is an error,
         // not a silent no-op.
-        let readers: [(&str, bool, &[AutoscalePolicy]); 6] = [
+        let scaling = &[AutoscalePolicy::Reactive, AutoscalePolicy::Hpa];
+        let any_scaling = &[
+            AutoscalePolicy::Reactive,
+            AutoscalePolicy::Hpa,
+            AutoscalePolicy::Schedule,
+        ];
+        let readers: [(&str, bool, &[AutoscalePolicy]); 9] = [
+            ("--scale-metric", self.scale_metric.is_some(), scaling),
+            (
+                "--schedule-lead",
+                self.schedule_lead.is_some(),
+                &[AutoscalePolicy::Schedule],
+            ),
+            (
+                "--cold-start-gbs",
+                self.cold_start_gbs.is_some(),
+                any_scaling,
+            ),
             (
                 "--autoscale-interval",
                 self.autoscale_interval.is_some(),
-                &[AutoscalePolicy::Reactive, AutoscalePolicy::Hpa],
+                scaling,
             ),
             (
                 "--scale-up",
@@ -212,36 +234,28 @@ impl AutoscaleArgs {
                 self.scale_down.is_some(),
                 &[AutoscalePolicy::Reactive],
             ),
-            (
-                "--cooldown",
-                self.cooldown.is_some(),
-                &[AutoscalePolicy::Reactive, AutoscalePolicy::Hpa],
-            ),
+            ("--cooldown", self.cooldown.is_some(), scaling),
             (
                 "--hpa-target",
                 self.hpa_target.is_some(),
                 &[AutoscalePolicy::Hpa],
             ),
-            (
-                "--scale-limits",
-                self.scale_limits.is_some(),
-                &[
-                    AutoscalePolicy::Reactive,
-                    AutoscalePolicy::Hpa,
-                    AutoscalePolicy::Schedule,
-                ],
-            ),
+            ("--scale-limits", self.scale_limits.is_some(), any_scaling),
         ];
         for (flag, given, policies) in readers {
             if given && !policies.contains(&policy) {
                 let names: Vec<&str> = policies.iter().map(|p| p.name()).collect();
+                let readers = match names.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => {
+                        format!("{} and {last}", rest.join(", "))
+                    }
+                    _ => names.join(""),
+                };
                 return Err(format!(
-                    "{flag} has no effect with --autoscale {policy}: it is read by {}",
-                    names.join(" and ")
+                    "{flag} has no effect with --autoscale {policy}: it is read by {readers}"
                 ));
             }
         }
-        let defaults = AutoscaleConfig::default();
         let schedule = match (&self.schedule, policy) {
             (Some(path), AutoscalePolicy::Schedule) => read_schedule(path)?,
             (None, AutoscalePolicy::Schedule) => {
@@ -269,12 +283,15 @@ impl AutoscaleArgs {
             },
             hpa_target: self.hpa_target,
             schedule,
-            schedule_lead_s: duration("--schedule-lead", &self.schedule_lead)?,
+            schedule_lead_s: match &self.schedule_lead {
+                Some(text) => duration("--schedule-lead", text)?,
+                None => defaults.schedule_lead_s,
+            },
             limits: match &self.scale_limits {
                 Some(text) => parse_limits(text)?,
                 None => BTreeMap::new(),
             },
-            load_gbs: self.cold_start_gbs,
+            load_gbs: self.cold_start_gbs.unwrap_or(defaults.load_gbs),
             ..defaults
         };
         config.check_numbers(&autoscale_flag)?;
