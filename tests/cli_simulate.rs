@@ -426,14 +426,15 @@ fn a_generated_trace_replays_like_the_preset_it_came_from() {
         "mean end-to-end latency",
     );
 
-    // --rate rescales a trace's arrival times: the trace's own rate is requests ÷ last arrival,
-    // so asking for twice that halves every arrival time.
+    // --rate rescales a trace's arrival times: the trace's own rate is its gaps per second of
+    // span, (requests − 1) ÷ last arrival as `workload stats` reports it, so asking for twice
+    // that halves every arrival time.
     let (header, rows) = read_csv(&trace);
     let arrival = column(&header, "arrival_s");
     let arrivals: Vec<f64> = rows.iter().map(|r| r[arrival].parse().unwrap()).collect();
     let first = arrivals[0];
     let last = arrivals[arrivals.len() - 1] - first;
-    let own_rate = arrivals.len() as f64 / last;
+    let own_rate = (arrivals.len() - 1) as f64 / last;
     let out = dir.path().join("rescaled");
     succeeds([
         "simulate",

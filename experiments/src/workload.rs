@@ -112,7 +112,8 @@ impl WorkloadSource {
                     )
                     .into());
                 }
-                let own_rate = requests.len() as f64 / span;
+                // As `medley workload stats` reports it: gaps per second of span.
+                let own_rate = (requests.len() - 1) as f64 / span;
                 let rate = match rate {
                     Some(rate) if rate.is_finite() && rate > 0.0 => {
                         let factor = own_rate / rate;

@@ -105,7 +105,8 @@ impl SourceArgs {
                     )
                     .into());
                 }
-                let own_rate = count as f64 / last_s;
+                // As `medley workload stats` reports it: gaps per second of span.
+                let own_rate = (count - 1) as f64 / last_s;
                 let factor = rate / own_rate;
                 Ok(Stream {
                     description: format!(
