@@ -1,9 +1,9 @@
 //! Solve time of the GPU-mix programs on seeded instances.
 //!
 //! Compact program, 60 buckets (10 input × 6 output) × 12 GPU types, slice factor 8: medley's
-//! branch and bound at 10, 100, 300 and 1,000 req/s, and the same program on good_lp + microlp at
-//! 10 and 100 req/s (at 1,000 it fails with "Singular matrix" or runs out of memory). The
-//! 1,000 req/s instance of this seed is one the branch and bound does not close: its LP bound
+//! branch and bound at 10, 100, 300 and 1,000 req/s on seed 7, and the same program on good_lp +
+//! microlp at 10 and 100 req/s (at 1,000 it fails with "Singular matrix" or runs out of memory).
+//! The 1,000 req/s instance of that seed is one the branch and bound does not close: its LP bound
 //! ignores that slices come whole, so it stops at the default node limit and returns its best plan
 //! marked unproven, with its bound (`Plan::proven_optimal`, `Plan::cost_lower_bound`); other seeds
 //! at that rate are proven. So that one seed does not speak for all, seeds 1–10 are also timed
