@@ -29,7 +29,8 @@ pub enum TraceFormat {
     /// CSV with `arrival_s,input_tokens,output_tokens` (extra columns ignored; optional
     /// `session_id` and `slo_class` are read when present).
     Normalized,
-    /// Parquet with the normalized columns (read through polars, materialized).
+    /// Parquet with the normalized columns, optional `session_id` and `slo_class` included (read
+    /// through polars, materialized).
     Parquet,
     /// Azure LLM inference trace 2023/2024: `TIMESTAMP,ContextTokens,GeneratedTokens`.
     Azure,
@@ -175,6 +176,10 @@ enum Source {
         arrival: Vec<Option<f64>>,
         input: Vec<Option<f64>>,
         output: Vec<Option<f64>>,
+        /// `session_id` as text (a number, or any label, hashed as in CSV), if the file has it.
+        session: Option<Vec<Option<String>>>,
+        /// `slo_class`, if the file has it.
+        class: Option<Vec<Option<f64>>>,
         next: usize,
     },
 }
@@ -474,6 +479,8 @@ impl TraceReader {
                     arrival,
                     input,
                     output,
+                    session,
+                    class,
                     next,
                 } => {
                     if *next >= arrival.len() {
@@ -483,8 +490,17 @@ impl TraceReader {
                     *next += 1;
                     self.line = row as u64 + 1;
                     self.counts.rows_read += 1;
-                    let (a, i, o) = (arrival[row], input[row], output[row]);
-                    return self.parquet_row(a, i, o).map(Some);
+                    let values = ParquetValues {
+                        arrival: arrival[row],
+                        input: input[row],
+                        output: output[row],
+                        session: session
+                            .as_ref()
+                            .and_then(|column| column[row].as_deref())
+                            .map(|label| session_of(label.as_bytes())),
+                        class: class.as_ref().and_then(|column| column[row]),
+                    };
+                    return self.parquet_row(values).map(Some);
                 }
                 Source::Lines(reader) => {
                     self.buf.clear();
@@ -517,14 +533,9 @@ impl TraceReader {
         }
     }
 
-    fn parquet_row(
-        &self,
-        arrival: Option<f64>,
-        input: Option<f64>,
-        output: Option<f64>,
-    ) -> Result<RawRow, TraceError> {
+    fn parquet_row(&self, values: ParquetValues) -> Result<RawRow, TraceError> {
         let line = self.line;
-        let arrival_s = match arrival {
+        let arrival_s = match values.arrival {
             Some(v) if v.is_finite() => v,
             Some(v) => {
                 return Err(self.bad(
@@ -553,13 +564,30 @@ impl TraceReader {
                 None => Err(self.bad(line, col, name, "null", TOKENS_EXPECTED)),
             }
         };
+        let slo_class = match values.class {
+            Some(v)
+                if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u16::MAX) =>
+            {
+                v as u16
+            }
+            Some(v) => {
+                return Err(self.bad(
+                    line,
+                    4,
+                    "slo_class",
+                    &v.to_string(),
+                    "an integer class 0..=65535",
+                ));
+            }
+            None => 0,
+        };
         Ok(RawRow {
             line,
             arrival_s,
-            input_tokens: tokens(input, 1, "input_tokens")?,
-            output_tokens: tokens(output, 2, "output_tokens")?,
-            session_id: None,
-            slo_class: 0,
+            input_tokens: tokens(values.input, 1, "input_tokens")?,
+            output_tokens: tokens(values.output, 2, "output_tokens")?,
+            session_id: values.session,
+            slo_class,
             prefix_hashes: Vec::new(),
             failed: false,
             raw_time: self.first_raw.is_none().then(|| format!("{arrival_s} s")),
@@ -1020,12 +1048,44 @@ fn read_parquet_columns(path: &Path) -> Result<Source, TraceError> {
         let values = cast.f64().map_err(polars_err)?;
         Ok(values.iter().collect())
     };
+    let present = |name: &str| frame.column(name).is_ok();
+    let session = if present("session_id") {
+        let cast = frame
+            .column("session_id")
+            .and_then(|col| col.cast(&DataType::String))
+            .map_err(polars_err)?;
+        let labels = cast.str().map_err(polars_err)?;
+        Some(
+            labels
+                .iter()
+                .map(|label| label.map(str::to_string))
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let class = if present("slo_class") {
+        Some(column("slo_class")?)
+    } else {
+        None
+    };
     Ok(Source::Columns {
         arrival: column("arrival_s")?,
         input: column("input_tokens")?,
         output: column("output_tokens")?,
+        session,
+        class,
         next: 0,
     })
+}
+
+/// One Parquet row's values, before validation.
+struct ParquetValues {
+    arrival: Option<f64>,
+    input: Option<f64>,
+    output: Option<f64>,
+    session: Option<u64>,
+    class: Option<f64>,
 }
 
 /// What [`load`] did to a trace: rows read, skipped, excluded, and how arrivals were rebased.
@@ -1132,7 +1192,8 @@ pub fn load(path: impl AsRef<Path>, options: &ReadOptions) -> Result<LoadedTrace
 }
 
 /// Writes requests as a normalized trace: CSV (streamed) or Parquet (by `.parquet` extension,
-/// materialized through polars). Returns the number of rows written.
+/// materialized through polars, with `session_id` (null when none) and `slo_class` columns too).
+/// Returns the number of rows written.
 pub fn write_normalized(
     path: impl AsRef<Path>,
     requests: impl IntoIterator<Item = Request>,
@@ -1149,10 +1210,13 @@ pub fn write_normalized(
     if is_parquet {
         use polars::prelude::*;
         let (mut arrival, mut input, mut output) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut session, mut class) = (Vec::new(), Vec::new());
         for request in requests {
             arrival.push(request.arrival_s);
             input.push(request.input_tokens);
             output.push(request.output_tokens);
+            session.push(request.session_id);
+            class.push(u32::from(request.slo_class));
         }
         let rows = arrival.len() as u64;
         let polars_err = |err: PolarsError| TraceError::Polars {
@@ -1163,6 +1227,8 @@ pub fn write_normalized(
             Column::new("arrival_s".into(), arrival),
             Column::new("input_tokens".into(), input),
             Column::new("output_tokens".into(), output),
+            Column::new("session_id".into(), session),
+            Column::new("slo_class".into(), class),
         ])
         .map_err(polars_err)?;
         let file = File::create(path).map_err(io_err)?;

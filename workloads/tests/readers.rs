@@ -214,6 +214,45 @@ fn parquet_round_trips_through_polars() {
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     assert_eq!(back, source);
+    // Sessions and SLO classes survive too (a request without a session stays without one).
+    let mut tagged = source.clone();
+    tagged[0].session_id = Some(7);
+    tagged[1].session_id = Some(7);
+    tagged[2].slo_class = 3;
+    tagged[3].session_id = Some(u64::MAX);
+    trace::write_normalized(&path, tagged.clone()).unwrap();
+    let back = TraceReader::open(&path, &ReadOptions::default())
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    assert_eq!(back, tagged);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_parquet_slo_class_out_of_range_is_a_bad_field() {
+    use polars::prelude::*;
+    let dir = std::env::temp_dir().join(format!("workloads-parquet-class-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trace.parquet");
+    let mut frame = DataFrame::new_infer_height(vec![
+        Column::new("arrival_s".into(), [0.0, 1.0]),
+        Column::new("input_tokens".into(), [10_u32, 20]),
+        Column::new("output_tokens".into(), [5_u32, 6]),
+        Column::new("slo_class".into(), [1_i64, 70_000]),
+    ])
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut frame)
+        .unwrap();
+    let err = TraceReader::open(&path, &ReadOptions::default())
+        .unwrap()
+        .filter_map(Result::err)
+        .next()
+        .expect("an error");
+    let (line, _, found, expected) = bad_field(&err);
+    assert_eq!((line, found.as_str()), (2, "70000"), "{err}");
+    assert!(expected.contains("0..=65535"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
