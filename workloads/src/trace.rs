@@ -176,8 +176,8 @@ enum Source {
         arrival: Vec<Option<f64>>,
         input: Vec<Option<f64>>,
         output: Vec<Option<f64>>,
-        /// `session_id` as text (a number, or any label, hashed as in CSV), if the file has it.
-        session: Option<Vec<Option<String>>>,
+        /// `session_id` (a number, or any label hashed as in CSV), if the file has it.
+        session: Option<Vec<Option<u64>>>,
         /// `slo_class`, if the file has it.
         class: Option<Vec<Option<f64>>>,
         next: usize,
@@ -494,10 +494,7 @@ impl TraceReader {
                         arrival: arrival[row],
                         input: input[row],
                         output: output[row],
-                        session: session
-                            .as_ref()
-                            .and_then(|column| column[row].as_deref())
-                            .map(|label| session_of(label.as_bytes())),
+                        session: session.as_ref().and_then(|column| column[row]),
                         class: class.as_ref().and_then(|column| column[row]),
                     };
                     return self.parquet_row(values).map(Some);
@@ -1058,7 +1055,7 @@ fn read_parquet_columns(path: &Path) -> Result<Source, TraceError> {
         Some(
             labels
                 .iter()
-                .map(|label| label.map(str::to_string))
+                .map(|label| label.map(|label| session_of(label.as_bytes())))
                 .collect(),
         )
     } else {
