@@ -429,6 +429,7 @@ impl<'m, 'a> Search<'m, 'a> {
             _ => {}
         }
         let outcome = self.try_pack(targets, search_nodes);
+        // A packing found has been offered already; only a proof of the opposite is worth keeping.
         let remembered = match &outcome {
             Packing::Packed(_) => Packing::Unknown,
             other => other.clone(),
@@ -479,14 +480,10 @@ impl<'m, 'a> Search<'m, 'a> {
             LpStatus::Infeasible => return Packing::Impossible,
             LpStatus::Stalled => return Packing::Unknown,
         }
-        let values: Vec<f64> = (type_count..lp.structurals())
-            .map(|variable| lp.value(variable).clamp(0.0, slices))
-            .collect();
-        let mut rounded = round_slices(model, &values);
-        if fit(model, targets, &mut rounded) {
-            return Packing::Packed(rounded);
+        match packed_lp_point(model, lp, targets) {
+            Some(slices) => Packing::Packed(slices),
+            None => search_packing(model, lp, targets, search_nodes),
         }
-        search_packing(model, lp, targets, search_nodes)
     }
 
     /// Starting from the LP's counts rounded up, packs whole slices (see [`Search::pack`]) and
@@ -809,16 +806,7 @@ impl<'m, 'a> Search<'m, 'a> {
                 }
             }
         };
-        let mut fixed = Vec::new();
-        self.fix_by_reduced_cost(&pricing, &mut fixed);
-        let changes = if fixed.is_empty() {
-            node.changes
-        } else {
-            Rc::new(Changes {
-                parent: Some(node.changes),
-                own: fixed,
-            })
-        };
+        let changes = self.with_fixings(&pricing, node.changes);
         self.sequence += 1;
         open.push(Node {
             bound,
@@ -854,16 +842,7 @@ impl<'m, 'a> Search<'m, 'a> {
         pricing: &TruePricing,
         open: &mut BinaryHeap<Node>,
     ) {
-        let mut fixed = Vec::new();
-        self.fix_by_reduced_cost(pricing, &mut fixed);
-        let changes = if fixed.is_empty() {
-            changes
-        } else {
-            Rc::new(Changes {
-                parent: Some(changes),
-                own: fixed,
-            })
-        };
+        let changes = self.with_fixings(pricing, changes);
         let warm_start = Rc::new(self.lp.snapshot());
         let cost = self.model.cost(counts);
         let mut children = Vec::new();
@@ -957,6 +936,21 @@ impl<'m, 'a> Search<'m, 'a> {
             }
         }
         best.map(|(variable, _)| variable)
+    }
+
+    /// `changes` followed by the reduced-cost fixings that `pricing` allows (see
+    /// [`Search::fix_by_reduced_cost`]): what a node's children start from.
+    fn with_fixings(&self, pricing: &TruePricing, changes: Rc<Changes>) -> Rc<Changes> {
+        let mut fixed = Vec::new();
+        self.fix_by_reduced_cost(pricing, &mut fixed);
+        if fixed.is_empty() {
+            changes
+        } else {
+            Rc::new(Changes {
+                parent: Some(changes),
+                own: fixed,
+            })
+        }
     }
 
     /// Narrows integer variables whose reduced cost alone would lift the bound past the
@@ -1237,16 +1231,10 @@ fn search_packing(
         }
         match most_fractional(lp) {
             Some(split) => branch(&mut open, &changes, split, lp.bounds(split.0)),
-            None => {
-                let values: Vec<f64> = (type_count..lp.structurals())
-                    .map(|variable| lp.value(variable).clamp(0.0, slices))
-                    .collect();
-                let mut whole = round_slices(model, &values);
-                if fit(model, targets, &mut whole) {
-                    return Packing::Packed(whole);
-                }
-                unsettled = true;
-            }
+            None => match packed_lp_point(model, lp, targets) {
+                Some(whole) => return Packing::Packed(whole),
+                None => unsettled = true,
+            },
         }
     }
     if unsettled {
@@ -1254,6 +1242,17 @@ fn search_packing(
     } else {
         Packing::Impossible
     }
+}
+
+/// The packing LP's current point rounded to whole slices and repaired by [`fit`] into
+/// `targets`, if that works.
+fn packed_lp_point(model: &Model<'_>, lp: &DualSimplex, targets: &[u32]) -> Option<Vec<u32>> {
+    let slices = f64::from(model.slice_factor);
+    let values: Vec<f64> = (model.type_count()..lp.structurals())
+        .map(|variable| lp.value(variable).clamp(0.0, slices))
+        .collect();
+    let mut rounded = round_slices(model, &values);
+    fit(model, targets, &mut rounded).then_some(rounded)
 }
 
 /// Rounds LP slice values to whole slices per bucket: floors, then the largest remainders.

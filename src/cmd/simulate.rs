@@ -245,14 +245,14 @@ impl AutoscaleArgs {
         for (flag, given, policies) in readers {
             if given && !policies.contains(&policy) {
                 let names: Vec<&str> = policies.iter().map(|p| p.name()).collect();
-                let readers = match names.split_last() {
+                let read_by = match names.split_last() {
                     Some((last, rest)) if !rest.is_empty() => {
                         format!("{} and {last}", rest.join(", "))
                     }
                     _ => names.join(""),
                 };
                 return Err(format!(
-                    "{flag} has no effect with --autoscale {policy}: it is read by {readers}"
+                    "{flag} has no effect with --autoscale {policy}: it is read by {read_by}"
                 ));
             }
         }
