@@ -14,9 +14,9 @@
 //! first (the dearest type's, whose count moves the bound most), then on fractional slice counts;
 //! the search dives into the nearer rounding and otherwise takes the open node with the least
 //! bound. Incumbents come from the greedy plan, LP rounding, packing slices into the LP's counts
-//! when those are integral (rounding and repair, then a small depth-first search over whole
-//! slices), and a local search that frees whole instances; every plan is re-checked in exact
-//! arithmetic before it is accepted. When that depth-first search proves a node's whole counts
+//! when those are integral (rounding and repair, then a small search over whole slices), and a
+//! local search that frees whole instances; every plan is re-checked in exact arithmetic before
+//! it is accepted. When that packing search proves a node's whole counts
 //! unpackable, the node is split into children that leave exactly those counts out. The search stops when every open node's
 //! bound reaches the incumbent (optimal to a relative `1e-9`, or within a relative gap tolerance
 //! the caller gives), or at a node limit, with the least bound left unexplored kept as the honest
@@ -45,11 +45,13 @@ const RELATIVE_PRUNE_TOLERANCE: f64 = 1e-9;
 const MOVE_TOLERANCE: f64 = 1e-9;
 /// Nodes between runs of the rounding heuristic once the search is past its first dive.
 const HEURISTIC_INTERVAL: u64 = 8;
-/// Nodes the depth-first packing search may spend on one count vector reached by the search (see
+/// Nodes the packing search may spend on one count vector reached by the search (see
 /// [`search_packing`]). On the simulated 12-type profiles, the optimal counts of mix 5 at 100
-/// req/s pack after 44, and the two unpackable count vectors below the optimum of mix 2 at 300
-/// req/s are proven so after 142 and 352, which closes a search that otherwise stopped unproven at
-/// 20,000 nodes. 2,000 proved one more synthetic instance at 1,000 req/s but doubled the time.
+/// req/s pack after 114, and the two unpackable count vectors below the optimum of mix 2 at 300
+/// req/s are proven so after 142 and 310, which closes a search that otherwise stopped unproven at
+/// 20,000 nodes. 2,000 proved one more synthetic instance at 1,000 req/s but doubled the time;
+/// raising the budget each time the same counts come back (doubling up to 6,400) cut the nodes of
+/// profile mix 10 at 1,000 req/s from 2,470 to 67 but tripled the synthetic set's time.
 const PACK_SEARCH_NODES: u64 = 400;
 
 /// What the search did, for reports.
@@ -421,7 +423,7 @@ impl<'m, 'a> Search<'m, 'a> {
     /// take the least load (leaving the most room), and [`fit`] repairs its rounding. The
     /// search's own LP point at a node with whole counts is often packed to the brim, with no
     /// room for rounding; this one is not, unless nothing else fits. If the repair fails, a
-    /// depth-first search of up to `search_nodes` nodes looks further (see [`search_packing`]).
+    /// search of up to `search_nodes` nodes looks further (see [`search_packing`]).
     fn pack(&mut self, targets: &[u32], search_nodes: u64) -> Packing {
         match self.packed.get(targets) {
             Some((_, Packing::Impossible)) => return Packing::Impossible,
@@ -1155,17 +1157,54 @@ fn lp_with_objective(model: &Model<'_>, objective: Objective) -> DualSimplex {
 enum Packing {
     /// Whole slices that fit the counts.
     Packed(Vec<u32>),
-    /// Proof that no whole slices fit them: the depth-first search ran to the end, every branch
+    /// Proof that no whole slices fit them: the packing search ran to the end, every branch
     /// closed by an infeasible LP.
     Impossible,
     /// Neither within the budget.
     Unknown,
 }
 
-/// Depth-first search for whole slices that fit `targets` (fixed in `lp`, the least-load LP,
-/// solved at its root): branches on the slice variable furthest from whole, the side nearer its
-/// value first, re-solving at every node, until a whole LP point that [`fit`] accepts, or `budget`
-/// nodes. A search that closes every branch by an infeasible LP proves that nothing packs.
+/// A node of [`search_packing`]: its bound changes from the root, keyed by the least load of its
+/// parent's LP point (ties: the older node first).
+struct PackingNode {
+    load: f64,
+    sequence: u64,
+    changes: Vec<(usize, f64, f64)>,
+}
+
+impl PartialEq for PackingNode {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for PackingNode {}
+
+impl PartialOrd for PackingNode {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PackingNode {
+    /// The heap pops the least load first, the oldest node on ties (deterministic).
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .load
+            .total_cmp(&self.load)
+            .then_with(|| other.sequence.cmp(&self.sequence))
+    }
+}
+
+/// Search for whole slices that fit `targets` (fixed in `lp`, the least-load LP, solved at its
+/// root): branches on the slice variable furthest from whole and dives into the side nearer its
+/// value, re-solving at every node; when a dive ends, it resumes from the open node whose parent
+/// left the most room (least total load), until a whole LP point that [`fit`] accepts, or
+/// `budget` nodes. A search that closes every branch by an infeasible LP proves that nothing
+/// packs. Resuming from the roomiest node rather than the deepest (plain depth-first) found
+/// the optimal packing of profile mix 10 at 1,000 req/s in about 2,500 nodes instead of 3,000
+/// to 10,000, and proves mix 2 at 300 req/s within the budget, which depth-first no longer did
+/// once the infeasibility certificate was made sound.
 fn search_packing(
     model: &Model<'_>,
     lp: &mut DualSimplex,
@@ -1185,12 +1224,60 @@ fn search_packing(
                 distance(a.1).total_cmp(&distance(b.1)).then(a.0.cmp(&b.0))
             })
     };
-    // Open nodes as their bound changes from the root, the next to explore last.
-    let mut open: Vec<Vec<(usize, f64, f64)>> = Vec::new();
-    let branch = |open: &mut Vec<Vec<(usize, f64, f64)>>,
-                  changes: &[(usize, f64, f64)],
-                  (variable, value): (usize, f64),
-                  (lower, upper): (f64, f64)| {
+    // Total load of the LP point, in instances: what the packing LP minimises.
+    let total_load = |lp: &DualSimplex| -> f64 {
+        model
+            .items
+            .iter()
+            .flat_map(|item| &item.slots)
+            .map(|&(_, load, variable)| load * lp.value(variable))
+            .sum()
+    };
+    let mut open: BinaryHeap<PackingNode> = BinaryHeap::new();
+    let mut sequence = 0;
+    // The root is solved already; every later node re-solves first.
+    let mut current: Option<Vec<(usize, f64, f64)>> = Some(Vec::new());
+    let mut solved = true;
+    let mut nodes = 0;
+    // Whether some branch closed for a reason other than proven infeasibility.
+    let mut unsettled = false;
+    loop {
+        let changes = match current.take() {
+            Some(changes) => changes,
+            None => match open.pop() {
+                Some(node) => node.changes,
+                None => break,
+            },
+        };
+        if !solved {
+            if nodes >= budget {
+                return Packing::Unknown;
+            }
+            nodes += 1;
+            for variable in type_count..lp.structurals() {
+                lp.set_bounds(variable, 0.0, slices);
+            }
+            for &(variable, lower, upper) in &changes {
+                lp.set_bounds(variable, lower, upper);
+            }
+            match lp.solve(limit) {
+                LpStatus::Optimal => {}
+                LpStatus::Infeasible => continue,
+                LpStatus::Stalled | LpStatus::Singular => {
+                    unsettled = true;
+                    continue;
+                }
+            }
+        }
+        solved = false;
+        let Some((variable, value)) = most_fractional(lp) else {
+            match packed_lp_point(model, lp, targets) {
+                Some(whole) => return Packing::Packed(whole),
+                None => unsettled = true,
+            }
+            continue;
+        };
+        let (lower, upper) = lp.bounds(variable);
         let down = (variable, lower, value.floor());
         let up = (variable, value.ceil(), upper);
         let (near, far) = if value - value.floor() < 0.5 {
@@ -1198,44 +1285,17 @@ fn search_packing(
         } else {
             (up, down)
         };
-        for side in [far, near] {
-            let mut child = changes.to_vec();
-            child.push(side);
-            open.push(child);
-        }
-    };
-    if let Some(split) = most_fractional(lp) {
-        branch(&mut open, &[], split, lp.bounds(split.0));
-    }
-    let mut nodes = 0;
-    // Whether some branch closed for a reason other than proven infeasibility.
-    let mut unsettled = false;
-    while let Some(changes) = open.pop() {
-        if nodes >= budget {
-            return Packing::Unknown;
-        }
-        nodes += 1;
-        for variable in type_count..lp.structurals() {
-            lp.set_bounds(variable, 0.0, slices);
-        }
-        for &(variable, lower, upper) in &changes {
-            lp.set_bounds(variable, lower, upper);
-        }
-        match lp.solve(limit) {
-            LpStatus::Optimal => {}
-            LpStatus::Infeasible => continue,
-            LpStatus::Stalled | LpStatus::Singular => {
-                unsettled = true;
-                continue;
-            }
-        }
-        match most_fractional(lp) {
-            Some(split) => branch(&mut open, &changes, split, lp.bounds(split.0)),
-            None => match packed_lp_point(model, lp, targets) {
-                Some(whole) => return Packing::Packed(whole),
-                None => unsettled = true,
-            },
-        }
+        let mut far_changes = changes.clone();
+        far_changes.push(far);
+        sequence += 1;
+        open.push(PackingNode {
+            load: total_load(lp),
+            sequence,
+            changes: far_changes,
+        });
+        let mut near_changes = changes;
+        near_changes.push(near);
+        current = Some(near_changes);
     }
     if unsettled {
         Packing::Unknown

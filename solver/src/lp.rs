@@ -583,7 +583,7 @@ impl DualSimplex {
                 }
             }
             if !bound_ratio.is_finite() {
-                if self.certify_infeasible(position, to_lower, &rho) {
+                if self.certify_infeasible(&rho) {
                     return LpStatus::Infeasible;
                 }
                 if worst < NEGLIGIBLE_VIOLATION {
@@ -656,39 +656,33 @@ impl DualSimplex {
         Some((magnitude + slack) / alpha.abs())
     }
 
-    /// Whether row `position` proves infeasibility: over the boxes of all non-basic variables the
-    /// leaving variable cannot reach its bound.
-    fn certify_infeasible(&self, position: usize, to_lower: bool, rho: &[f64]) -> bool {
-        // x_B = ρ·b − Σ_N α_j x_j for every solution of the equations.
-        let mut reach: f64 = rho.iter().zip(&self.rhs).map(|(a, b)| a * b).sum();
+    /// Whether the row multipliers `rho` (the leaving row of `B⁻¹`) prove infeasibility. Every
+    /// solution of `A x + s = b` satisfies `Σ_j α_j x_j = ρ·b` with `α_j = ρ·A_j`, whatever `ρ`
+    /// is; if `ρ·b` lies outside the range that sum takes over the boxes of all variables, basic
+    /// ones included, nothing is feasible. With an exact inverse the basic variables other than
+    /// the leaving one have `α_j = 0`, but once the inverse has drifted they do not, and skipping
+    /// them (as this check once did) let a wide slack box hide a feasible point: on a 12-type
+    /// packing LP it declared whole counts unpackable that pack.
+    fn certify_infeasible(&self, rho: &[f64]) -> bool {
+        let target: f64 = rho.iter().zip(&self.rhs).map(|(a, b)| a * b).sum();
+        let (mut least, mut most) = (0.0_f64, 0.0_f64);
+        let mut scale = target.abs();
         for variable in 0..self.state.len() {
-            if matches!(self.state[variable], State::Basic(_)) {
-                continue;
-            }
             let alpha = self.column_dot(variable, rho);
             if alpha == 0.0 {
                 continue;
             }
-            // Most favourable contribution of −α x over the box.
-            let at_lower = -alpha * self.lower[variable];
-            let at_upper = -alpha * self.upper[variable];
-            let best = if to_lower {
-                at_lower.max(at_upper)
-            } else {
-                at_lower.min(at_upper)
-            };
-            if !best.is_finite() {
+            let at_lower = alpha * self.lower[variable];
+            let at_upper = alpha * self.upper[variable];
+            if !at_lower.is_finite() || !at_upper.is_finite() {
                 return false;
             }
-            reach += best;
+            least += at_lower.min(at_upper);
+            most += at_lower.max(at_upper);
+            scale = scale.max(at_lower.abs()).max(at_upper.abs());
         }
-        let leaving = self.basis[position];
-        let margin = 1e-7 * (1.0 + reach.abs());
-        if to_lower {
-            reach < self.lower[leaving] - margin
-        } else {
-            reach > self.upper[leaving] + margin
-        }
+        let margin = 1e-9 * (1.0 + scale) + 1e-7 * (1.0 + target.abs());
+        target < least - margin || target > most + margin
     }
 
     /// Exchanges the basic variable of `position` for `entering`; `false` if the basis turned
@@ -845,5 +839,56 @@ mod tests {
         assert!((lp.true_pricing().bound - 16.0).abs() < 1e-9);
         assert!((lp.value(0) - 4.0).abs() < 1e-9);
         assert!((lp.value(1) - 4.0).abs() < 1e-9);
+    }
+
+    /// The infeasibility proof must hold for any row multipliers, not only for an exact row of
+    /// the inverse: a drifted inverse once made it declare feasible packing LPs infeasible. On
+    /// the feasible assignment above (wide slack boxes on the machine rows), no multiplier vector
+    /// on a grid proves infeasibility, whatever the basis; with machine 0's capacity capped below
+    /// what the jobs need, the solve proves it.
+    #[test]
+    fn no_multipliers_prove_a_feasible_program_infeasible() {
+        let columns = vec![
+            vec![(2, -1.0)],
+            vec![(3, -1.0)],
+            vec![(0, 1.0), (2, 3.0)],
+            vec![(0, 1.0), (3, 3.0)],
+            vec![(1, 1.0), (2, 5.0)],
+            vec![(1, 1.0), (3, 5.0)],
+        ];
+        let build = |capacity_upper: f64| {
+            DualSimplex::new(
+                4,
+                &columns,
+                &[1.0, 3.0, 0.0, 0.0, 0.0, 0.0],
+                &[0.0; 6],
+                &[capacity_upper, capacity_upper, 1.0, 1.0, 1.0, 1.0],
+                &[1.0, 1.0, 0.0, 0.0],
+                &[0.0; 4],
+                &[0.0, 0.0, 100.0, 100.0],
+            )
+        };
+        let mut lp = build(100.0);
+        let grid = [-1.0, -0.37, 0.0, 0.5, 1.0];
+        let mut checked = 0;
+        for stage in 0..2 {
+            if stage == 1 {
+                assert_eq!(lp.solve(1000), LpStatus::Optimal);
+            }
+            for a in grid {
+                for b in grid {
+                    for c in grid {
+                        for d in grid {
+                            assert!(!lp.certify_infeasible(&[a, b, c, d]), "{a} {b} {c} {d}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 2 * 625);
+        // 8 units of work on at most 3 + 3 units of capacity.
+        let mut short = build(3.0);
+        assert_eq!(short.solve(1000), LpStatus::Infeasible);
     }
 }

@@ -221,7 +221,7 @@ fn backend_names_parse_and_print() {
 fn whole_counts_that_rounding_cannot_pack_are_packed_by_search() {
     // Simulated Llama-3.1-8B profiles of 12 instance types (the solver benchmark's), mix 5 at
     // 100 req/s: the optimal counts (1 T4x2, 1 L4, 12 L40S, 23 MI300X) come up at node 9, but
-    // rounding and repair leave two types 0.1% over; without the depth-first packing search the
+    // rounding and repair leave two types 0.1% over; without the packing search the
     // plan was found only at node 11,433, after everything cheaper had been ruled out (47 nodes
     // with it, and with unpackable counts ruled out).
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -321,4 +321,32 @@ fn unpackable_counts_below_the_optimum_are_proven_so() {
     assert!(root.cost_lower_bound <= plan.hourly_cost + 1e-9);
     let loose = solve(&problem, &search(20_000, 0.01)).unwrap();
     assert!(plan.hourly_cost <= loose.hourly_cost + 1e-9);
+}
+
+#[test]
+fn proven_optima_at_a_thousand_requests_per_second_match_microlp() {
+    // The same profiles, mixes 4 and 8 at 1,000 req/s. The dual simplex once certified
+    // infeasibility from a row of a drifted inverse while ignoring the other basic variables,
+    // so whole counts that pack were "proven" unpackable and ruled out: the search called
+    // $1,367.116/h and $978.288/h optimal, against microlp's $1,366.872/h and $978.212/h.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/fixtures/llama-3.1-8b_12-types_120ms.json");
+    let gpu_info = solver::read_gpu_info(&path).unwrap();
+    let compact = |backend| SolveOptions {
+        formulation: Formulation::Compact,
+        backend,
+        ..SolveOptions::default()
+    };
+    for mix in [4, 8] {
+        let problem = solver::synthetic::profiled_problem(&gpu_info, 1000.0, mix).unwrap();
+        let plan = solve(&problem, &compact(Backend::BranchAndBound)).unwrap();
+        let reference = solve(&problem, &compact(Backend::Microlp)).unwrap();
+        assert!(plan.proven_optimal, "mix {mix}");
+        assert!(
+            (plan.hourly_cost - reference.hourly_cost).abs() < 1e-6,
+            "mix {mix}: {} vs microlp {}",
+            plan.hourly_cost,
+            reference.hourly_cost
+        );
+    }
 }
