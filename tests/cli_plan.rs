@@ -489,6 +489,25 @@ fn a_rate_forecast_gives_a_schedule_the_autoscaler_replays() {
 
     let err = fails(light_plan().into_iter().chain(["--windows", "2m=fast"]));
     assert!(err.contains("--windows entry '2m=fast'"), "{err}");
+
+    // A trace is replayed to its end; a stream length for it is an error, not ignored.
+    let trace = fixture("small_trace.csv");
+    let err = fails([
+        "plan",
+        "--workload",
+        trace.to_str().unwrap(),
+        "--duration",
+        "5m",
+        "--gpus",
+        "L4,A10G",
+        "--slo-tpot",
+        "120ms",
+        "--no-cache",
+    ]);
+    assert!(
+        err.contains("--duration") && err.contains("presets only"),
+        "{err}"
+    );
 }
 
 fn count_of(value: &Value) -> i64 {

@@ -241,6 +241,18 @@ fn stats_reject_bad_traces_naming_the_line() {
     assert_eq!(skipped["summary"]["read"]["rows_skipped_bad"], 1);
     assert_eq!(skipped["summary"]["stats"]["requests"], 2);
 
+    // Preset-only flags on a trace are errors that name the trace's own flag, not ignored.
+    for (flag, value, instead) in [
+        ("--rate", "5", "--scale-rate"),
+        ("--duration", "60", "--window"),
+    ] {
+        let err = fails(["workload", "stats", unsorted, "--sort", flag, value]);
+        assert!(
+            err.contains(flag) && err.contains("presets only") && err.contains(instead),
+            "{err}"
+        );
+    }
+
     let err = fails(["workload", "stats", "no-such-thing"]);
     assert!(
         err.contains("neither a file nor a preset") && err.contains("arena"),

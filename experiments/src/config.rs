@@ -70,9 +70,9 @@ pub struct WorkloadConfig {
     /// the trace's.
     #[serde(default)]
     pub rate: Option<f64>,
-    /// Length of a preset stream.
-    #[serde(default = "default_duration")]
-    pub duration: String,
+    /// Length of a preset stream (default `10m`); an error with a trace, which runs to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
     /// Relative request rate over time (presets only), one value per `rate_shape_step`,
     /// repeating: a daily curve, say. Scaled so its mean is the rate; empty: a steady rate.
     #[serde(default)]
@@ -86,8 +86,17 @@ fn default_shape_step() -> String {
     "1m".into()
 }
 
-fn default_duration() -> String {
-    "10m".into()
+/// A preset stream's length when `workload.duration` is not given.
+pub const DEFAULT_PRESET_DURATION: &str = "10m";
+
+impl WorkloadConfig {
+    /// The preset stream's length in seconds: `duration`, or [`DEFAULT_PRESET_DURATION`].
+    pub fn duration_s(&self) -> Result<f64, String> {
+        parse_duration(
+            "workload.duration",
+            self.duration.as_deref().unwrap_or(DEFAULT_PRESET_DURATION),
+        )
+    }
 }
 
 /// The SLO.
@@ -423,7 +432,16 @@ impl ExperimentConfig {
         for rate in &self.sweep.rates {
             check_rate("sweep.rates", *rate)?;
         }
-        parse_duration("workload.duration", &self.workload.duration)?;
+        self.workload.duration_s()?;
+        if self.workload.duration.is_some()
+            && workloads::presets::get(&self.workload.source).is_err()
+        {
+            return Err(format!(
+                "workload.duration: applies to presets only, and '{}' is a trace (it is replayed \
+                 to its end; remove the key)",
+                self.workload.source
+            ));
+        }
         if !self.workload.rate_shape.is_empty() {
             if workloads::presets::get(&self.workload.source).is_err() {
                 return Err(format!(
@@ -785,6 +803,16 @@ mod tests {
         let roundabout = ExperimentConfig::parse(text, &dir.join("sub/../x.toml")).unwrap();
         assert_eq!(direct.workload.source, roundabout.workload.source);
         assert!(Path::new(&direct.workload.source).is_absolute());
+        // A trace is replayed to its end: a stream length would be ignored, so it is an error.
+        let with_duration = text.replace(
+            "source = \"trace.csv\"",
+            "source = \"trace.csv\"\nduration = \"5m\"",
+        );
+        let err = ExperimentConfig::parse(&with_duration, &dir.join("x.toml")).unwrap_err();
+        assert!(
+            err.message.contains("workload.duration") && err.message.contains("presets only"),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -681,7 +681,7 @@ fn point_requests(
     point: &GridPoint,
 ) -> Result<(Vec<workloads::Request>, String, f64), String> {
     let source = WorkloadSource::resolve(&config.workload.source)?;
-    let duration = parse_duration("workload.duration", &config.workload.duration)?;
+    let duration = config.workload.duration_s()?;
     if config.workload.rate_shape.is_empty() {
         source.requests(point.rate, duration, point.seed)
     } else {

@@ -307,15 +307,23 @@ pub fn progress_bar(expected: Option<u64>, quiet: bool) -> ProgressBar {
 }
 
 /// The requests of a workload named on the command line (a preset or a trace file): a preset
-/// at `rate` (default: its own) for `duration`, or the whole trace rescaled to `rate`.
-/// Returns them, a description and their mean rate; an empty workload is an error.
+/// at `rate` (default: its own) for `duration` (default 10 minutes), or the whole trace rescaled
+/// to `rate`. Returns them, a description and their mean rate; an empty workload, or a duration
+/// given with a trace, is an error.
 pub fn workload_requests(
     workload: &str,
     rate: Option<f64>,
-    duration: &str,
+    duration: Option<&str>,
     seed: u64,
 ) -> Result<(Vec<Request>, String, f64), Box<dyn std::error::Error>> {
     let source = experiments::workload::WorkloadSource::resolve(workload)?;
+    if duration.is_some() && matches!(source, experiments::workload::WorkloadSource::Trace(_)) {
+        return Err(format!(
+            "--duration applies to presets only; the trace {workload} is replayed to its end"
+        )
+        .into());
+    }
+    let duration = duration.unwrap_or("10m");
     let duration_s = sim::parse_duration_s(duration).ok_or_else(|| {
         format!("--duration: expected a duration like 600s, 10m or 1h, found '{duration}'")
     })?;

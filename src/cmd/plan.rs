@@ -65,9 +65,10 @@ pub struct PlanArgs {
     /// Profiling and workload inputs (used with --workload).
     #[command(flatten)]
     pub profile: ProfileArgs,
-    /// Length of the workload stream drawn from a preset (histogram and verification), e.g. `10m`.
-    #[arg(long, default_value = "10m")]
-    pub duration: String,
+    /// Length of the stream drawn from a preset (histogram and verification), e.g. `30m`
+    /// (default 10m; presets only: a trace is replayed to its end).
+    #[arg(long)]
+    pub duration: Option<String>,
     /// Simulate the plan on the workload; if it misses the SLO, derate and re-plan.
     #[arg(long, requires = "workload")]
     pub verify: bool,
@@ -254,8 +255,12 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
         None => Vec::new(),
     };
     let quiet = args.profile.quiet;
-    let (requests, description, rate_rps) =
-        workload_requests(workload, args.rate, &args.duration, args.profile.seed)?;
+    let (requests, description, rate_rps) = workload_requests(
+        workload,
+        args.rate,
+        args.duration.as_deref(),
+        args.profile.seed,
+    )?;
     let edges = args.profile.edges()?;
     let histogram = SizeHistogram::from_requests(edges, &requests);
     if !quiet {

@@ -29,9 +29,10 @@ pub struct ValidateArgs {
     /// Request rate, req/s: a preset's rate (default: its own), or a trace's arrivals rescaled to it.
     #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    /// Length of the stream drawn from a preset, e.g. `10m`.
-    #[arg(long, default_value = "10m")]
-    pub duration: String,
+    /// Length of the stream drawn from a preset, e.g. `30m` (default 10m; presets only: a
+    /// trace is replayed to its end).
+    #[arg(long)]
+    pub duration: Option<String>,
     /// Router: melange (Mélange's, by capacity table) or any router of `medley simulate`.
     #[arg(long, default_value = "melange")]
     pub router: String,
@@ -89,8 +90,12 @@ pub fn run(mut args: ValidateArgs, catalog: &Catalog) -> CmdResult {
     let slo = args.profile.slo()?;
     let edges = args.profile.edges()?;
 
-    let (requests, description, rate_rps) =
-        workload_requests(&workload, args.rate, &args.duration, args.profile.seed)?;
+    let (requests, description, rate_rps) = workload_requests(
+        &workload,
+        args.rate,
+        args.duration.as_deref(),
+        args.profile.seed,
+    )?;
     if !args.profile.quiet {
         eprintln!("workload: {description}; {} requests", requests.len());
     }

@@ -30,9 +30,10 @@ pub struct WhatIfArgs {
     /// Request rate, req/s (default: the workload's own).
     #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    /// Length of the workload stream drawn from a preset (its size histogram), e.g. `10m`.
-    #[arg(long, default_value = "10m")]
-    pub duration: String,
+    /// Length of the stream drawn from a preset (its size histogram), e.g. `30m` (default 10m;
+    /// presets only: a trace is replayed to its end).
+    #[arg(long)]
+    pub duration: Option<String>,
     /// Slices per bucket (Mélange's slice factor).
     #[arg(long, default_value_t = 8)]
     pub slice_factor: u32,
@@ -218,8 +219,12 @@ pub fn run(args: WhatIfArgs, catalog: &Catalog) -> CmdResult {
             .collect::<Result<_, _>>()?,
         None => vec![catalog.price_book(args.profile.prices.as_deref())?],
     };
-    let (requests, description, rate_rps) =
-        workload_requests(&workload, args.rate, &args.duration, args.profile.seed)?;
+    let (requests, description, rate_rps) = workload_requests(
+        &workload,
+        args.rate,
+        args.duration.as_deref(),
+        args.profile.seed,
+    )?;
     let histogram = SizeHistogram::from_requests(args.profile.edges()?, &requests);
     // Capacities do not depend on prices: profile once (cached), re-plan per price.
     let profiles = args.profile.run(catalog, Some(&requests))?;

@@ -81,12 +81,13 @@ pub struct StatsArgs {
     /// Spread requests sharing a timestamp across this many seconds (Mooncake: 3).
     #[arg(long, value_name = "SECONDS")]
     pub spread_window: Option<f64>,
-    /// Preset only: requests per second (default: the preset's own rate).
+    /// Preset only: requests per second (default: the preset's own rate; for a trace,
+    /// `--scale-rate`).
     #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    /// Preset only: seconds of arrivals.
-    #[arg(long, default_value_t = 3600.0, allow_negative_numbers = true)]
-    pub duration: f64,
+    /// Preset only: seconds of arrivals (default 3600; for a trace, `--window`).
+    #[arg(long, allow_negative_numbers = true)]
+    pub duration: Option<f64>,
     /// Seed for presets and for --spread-window.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -172,13 +173,25 @@ fn stats(args: StatsArgs) -> CmdResult {
             source::preset_stats(
                 &preset,
                 rate,
-                args.duration,
+                args.duration.unwrap_or(3600.0),
                 args.seed,
                 &transforms,
                 BucketEdges::melange(),
             )?
         }
         _ if path.exists() => {
+            for (flag, given, instead) in [
+                ("--rate", args.rate.is_some(), "--scale-rate"),
+                ("--duration", args.duration.is_some(), "--window"),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{flag} applies to presets only; for the trace {} use {instead}",
+                        args.source
+                    )
+                    .into());
+                }
+            }
             let options = ReadOptions {
                 format: args.format.map(TraceFormat::from),
                 skip_bad_rows: args.skip_bad_rows,
