@@ -1190,7 +1190,8 @@ pub fn load(path: impl AsRef<Path>, options: &ReadOptions) -> Result<LoadedTrace
 
 /// Writes requests as a normalized trace: CSV (streamed) or Parquet (by `.parquet` extension,
 /// materialized through polars, with `session_id` (null when none) and `slo_class` columns too).
-/// Returns the number of rows written.
+/// Returns the number of rows written. CSV has only the three normalized columns, so a request
+/// with a session or a non-zero SLO class is an error there (the file is removed).
 pub fn write_normalized(
     path: impl AsRef<Path>,
     requests: impl IntoIterator<Item = Request>,
@@ -1239,6 +1240,24 @@ pub fn write_normalized(
     writeln!(out, "arrival_s,input_tokens,output_tokens").map_err(io_err)?;
     let mut rows = 0;
     for request in requests {
+        // The header is written before the stream is seen, and has no columns for these: a
+        // request that carries them is an error (with the way to keep them), never a silent loss.
+        if request.session_id.is_some() || request.slo_class != 0 {
+            drop(out);
+            let _ = std::fs::remove_file(path);
+            return Err(io_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "request {} (row {}) has session {:?} and SLO class {}, which a normalized \
+                     CSV trace (arrival_s,input_tokens,output_tokens) cannot hold; write a \
+                     .parquet file to keep them",
+                    request.id,
+                    rows + 1,
+                    request.session_id,
+                    request.slo_class
+                ),
+            )));
+        }
         writeln!(
             out,
             "{},{},{}",

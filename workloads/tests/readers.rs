@@ -226,6 +226,17 @@ fn parquet_round_trips_through_polars() {
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     assert_eq!(back, tagged);
+    // CSV has no columns for them: writing them there is an error, not a silent loss.
+    let csv = dir.join("tagged.csv");
+    let err = trace::write_normalized(&csv, tagged.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tagged.csv") && err.contains("session") && err.contains(".parquet"),
+        "{err}"
+    );
+    assert!(!csv.exists());
+    assert_eq!(trace::write_normalized(&csv, source.clone()).unwrap(), 4);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
