@@ -1677,4 +1677,61 @@ mod tests {
         assert!(fit(&model, &[0, 1], &mut slices));
         assert_eq!(slices, vec![0, 3]);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Counts that some whole slices fit are never "proven" unpackable, and any packing the
+        /// search returns fits them: the counts are those a random whole assignment needs, so
+        /// they are tight (each type less than one instance above its load).
+        #[test]
+        fn packing_never_rules_out_counts_that_pack(
+            types in 2_usize..7,
+            buckets in 2_usize..25,
+            slice_factor in proptest::sample::select(vec![1_u32, 2, 4, 8]),
+            capacities in proptest::collection::vec(0.3_f64..20.0, 6 * 24),
+            rates in proptest::collection::vec(0.1_f64..30.0, 24),
+            choices in proptest::collection::vec(0_usize..6, 97),
+        ) {
+            let gpu_types: Vec<GpuType> = (0..types)
+                .map(|t| GpuType::new(format!("g{t}"), 1.0 + t as f64))
+                .collect();
+            let labels: Vec<String> = (0..buckets).map(|b| format!("b{b}")).collect();
+            let capacity: Vec<Vec<f64>> = (0..types)
+                .map(|t| (0..buckets).map(|b| capacities[t * 24 + b]).collect())
+                .collect();
+            let demand = Demand {
+                class_name: "test",
+                bucket_labels: &labels,
+                rates: rates[..buckets].to_vec(),
+                capacity: &capacity,
+            };
+            let scenarios = vec![vec![demand]];
+            let model = build_model(&gpu_types, &scenarios, slice_factor);
+            // Each bucket's slices go one by one to a type picked by `choices`.
+            let mut slices = vec![0_u32; model.slice_owner.len()];
+            let mut pick = choices.iter().cycle();
+            for item in &model.items {
+                for _ in 0..slice_factor {
+                    let slot = pick.next().unwrap() % item.slots.len();
+                    slices[item.slots[slot].2 - types] += 1;
+                }
+            }
+            let counts = model.counts_for(&model.loads(&slices)).unwrap();
+            let mut search = Search::new(&model, &gpu_types, &scenarios, slice_factor, 0.0);
+            match search.pack(&counts, 20_000) {
+                Packing::Impossible => {
+                    proptest::prop_assert!(false, "{counts:?} pack ({slices:?}) but were ruled out")
+                }
+                Packing::Packed(found) => {
+                    let needed = model.counts_for(&model.loads(&found)).unwrap();
+                    proptest::prop_assert!(
+                        needed.iter().zip(&counts).all(|(n, c)| n <= c),
+                        "{found:?} needs {needed:?}, more than {counts:?}"
+                    );
+                }
+                Packing::Unknown => {}
+            }
+        }
+    }
 }
