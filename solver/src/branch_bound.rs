@@ -47,8 +47,8 @@ const MOVE_TOLERANCE: f64 = 1e-9;
 const HEURISTIC_INTERVAL: u64 = 8;
 /// Nodes the packing search may spend on one count vector reached by the search (see
 /// [`search_packing`]). On the simulated 12-type profiles, the optimal counts of mix 5 at 100
-/// req/s pack after 114, and the two unpackable count vectors below the optimum of mix 2 at 300
-/// req/s are proven so after 142 and 310, which closes a search that otherwise stopped unproven at
+/// req/s pack after 54, and the two unpackable count vectors below the optimum of mix 2 at 300
+/// req/s are proven so after 82 and 74, which closes a search that otherwise stopped unproven at
 /// 20,000 nodes. 2,000 proved one more synthetic instance at 1,000 req/s but doubled the time;
 /// raising the budget each time the same counts come back (doubling up to 6,400) cut the nodes of
 /// profile mix 10 at 1,000 req/s from 2,470 to 67 but tripled the synthetic set's time.
@@ -1197,14 +1197,17 @@ impl Ord for PackingNode {
 }
 
 /// Search for whole slices that fit `targets` (fixed in `lp`, the least-load LP, solved at its
-/// root): branches on the slice variable furthest from whole and dives into the side nearer its
-/// value, re-solving at every node; when a dive ends, it resumes from the open node whose parent
-/// left the most room (least total load), until a whole LP point that [`fit`] accepts, or
-/// `budget` nodes. A search that closes every branch by an infeasible LP proves that nothing
-/// packs. Resuming from the roomiest node rather than the deepest (plain depth-first) found
-/// the optimal packing of profile mix 10 at 1,000 req/s in about 2,500 nodes instead of 3,000
-/// to 10,000, and proves mix 2 at 300 req/s within the budget, which depth-first no longer did
-/// once the infeasibility certificate was made sound.
+/// root): branches on the fractional slice variable whose slices weigh most and dives into the
+/// side nearer its value, re-solving at every node; when a dive ends, it resumes from the open
+/// node whose parent left the most room (least total load), until a whole LP point that [`fit`]
+/// accepts, or `budget` nodes. A search that closes every branch by an infeasible LP proves that
+/// nothing packs. Measured on the simulated profiles: resuming from the roomiest node rather than
+/// the deepest (plain depth-first) found the optimal packing of mix 10 at 1,000 req/s in about
+/// 2,500 nodes instead of 3,000 to 10,000, and proves mix 2 at 300 req/s within the budget, which
+/// depth-first no longer did once the infeasibility certificate was made sound; branching on
+/// the heaviest rather than the most fractional variable took mixes 4 and 8 at 1,000 req/s from
+/// 940 and 752 search nodes to 117 and 133 (mix 6 from 263 to 460) and proved one more synthetic
+/// instance at 1,000 req/s.
 fn search_packing(
     model: &Model<'_>,
     lp: &mut DualSimplex,
@@ -1215,13 +1218,23 @@ fn search_packing(
     let slices = f64::from(model.slice_factor);
     let limit = 20 * (lp.structurals() as u64 + 100);
     // The slice variable furthest from a whole number, if any.
-    let most_fractional = |lp: &DualSimplex| {
+    // Load of one slice of each slice variable, in instances.
+    let mut slice_load = vec![0.0; lp.structurals()];
+    for item in &model.items {
+        for &(_, load, variable) in &item.slots {
+            slice_load[variable] = load;
+        }
+    }
+    // The fractional slice variable whose slices weigh most (lowest index on ties): as in
+    // first-fit decreasing, the big pieces are placed first and the light ones left to fill in.
+    let heaviest_fractional = |lp: &DualSimplex| {
         (type_count..lp.structurals())
             .map(|variable| (variable, lp.value(variable)))
             .filter(|&(_, value)| (value - value.round()).abs() > INTEGRALITY_TOLERANCE)
             .min_by(|a, b| {
-                let distance = |value: f64| (value - value.floor() - 0.5).abs();
-                distance(a.1).total_cmp(&distance(b.1)).then(a.0.cmp(&b.0))
+                slice_load[b.0]
+                    .total_cmp(&slice_load[a.0])
+                    .then(a.0.cmp(&b.0))
             })
     };
     // Total load of the LP point, in instances: what the packing LP minimises.
@@ -1270,7 +1283,7 @@ fn search_packing(
             }
         }
         solved = false;
-        let Some((variable, value)) = most_fractional(lp) else {
+        let Some((variable, value)) = heaviest_fractional(lp) else {
             match packed_lp_point(model, lp, targets) {
                 Some(whole) => return Packing::Packed(whole),
                 None => unsettled = true,
