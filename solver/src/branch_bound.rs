@@ -16,11 +16,11 @@
 //! bound. Incumbents come from the greedy plan, LP rounding, packing slices into the LP's counts
 //! when those are integral (rounding and repair, then a small search over whole slices), and a
 //! local search that frees whole instances; every plan is re-checked in exact arithmetic before
-//! it is accepted. When that packing search proves a node's whole counts
-//! unpackable, the node is split into children that leave exactly those counts out. The search stops when every open node's
-//! bound reaches the incumbent (optimal to a relative `1e-9`, or within a relative gap tolerance
-//! the caller gives), or at a node limit, with the least bound left unexplored kept as the honest
-//! remaining gap.
+//! it is accepted. When that packing search proves a node's whole counts unpackable, the node is
+//! split into children that leave exactly those counts out. The search stops when every open
+//! node's bound reaches the incumbent (optimal to a relative `1e-9`, or within a relative gap
+//! tolerance the caller gives), or at a node limit, with the least bound left unexplored kept as
+//! the honest remaining gap.
 //!
 //! The LP relaxation does not see that slices come whole, so on instances whose LP optimum packs
 //! types exactly full, the bound can stay flat while many slice assignments are tried; the node
@@ -1217,7 +1217,6 @@ fn search_packing(
     let type_count = model.type_count();
     let slices = f64::from(model.slice_factor);
     let limit = 20 * (lp.structurals() as u64 + 100);
-    // The slice variable furthest from a whole number, if any.
     // Load of one slice of each slice variable, in instances.
     let mut slice_load = vec![0.0; lp.structurals()];
     for item in &model.items {

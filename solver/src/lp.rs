@@ -844,8 +844,8 @@ mod tests {
     /// The infeasibility proof must hold for any row multipliers, not only for an exact row of
     /// the inverse: a drifted inverse once made it declare feasible packing LPs infeasible. On
     /// the feasible assignment above (wide slack boxes on the machine rows), no multiplier vector
-    /// on a grid proves infeasibility, whatever the basis; with machine 0's capacity capped below
-    /// what the jobs need, the solve proves it.
+    /// on a grid proves infeasibility, before the solve or after it; with both machines capped at
+    /// 3 units, below the 8 the jobs need, the solve proves it.
     #[test]
     fn no_multipliers_prove_a_feasible_program_infeasible() {
         let columns = vec![
@@ -870,7 +870,6 @@ mod tests {
         };
         let mut lp = build(100.0);
         let grid = [-1.0, -0.37, 0.0, 0.5, 1.0];
-        let mut checked = 0;
         for stage in 0..2 {
             if stage == 1 {
                 assert_eq!(lp.solve(1000), LpStatus::Optimal);
@@ -880,13 +879,11 @@ mod tests {
                     for c in grid {
                         for d in grid {
                             assert!(!lp.certify_infeasible(&[a, b, c, d]), "{a} {b} {c} {d}");
-                            checked += 1;
                         }
                     }
                 }
             }
         }
-        assert_eq!(checked, 2 * 625);
         // 8 units of work on at most 3 + 3 units of capacity.
         let mut short = build(3.0);
         assert_eq!(short.solve(1000), LpStatus::Infeasible);

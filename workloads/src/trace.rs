@@ -1248,12 +1248,14 @@ pub fn write_normalized(
             return Err(io_err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!(
-                    "request {} (row {}) has session {:?} and SLO class {}, which a normalized \
+                    "request {} (row {}) has session_id {} and slo_class {}, which a normalized \
                      CSV trace (arrival_s,input_tokens,output_tokens) cannot hold; write a \
                      .parquet file to keep them",
                     request.id,
                     rows + 1,
-                    request.session_id,
+                    request
+                        .session_id
+                        .map_or_else(|| "none".to_string(), |id| id.to_string()),
                     request.slo_class
                 ),
             )));

@@ -232,7 +232,7 @@ fn parquet_round_trips_through_polars() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("tagged.csv") && err.contains("session") && err.contains(".parquet"),
+        err.contains("tagged.csv") && err.contains("session_id 7") && err.contains(".parquet"),
         "{err}"
     );
     assert!(!csv.exists());
