@@ -810,12 +810,10 @@ mod tests {
     }
 
     /// An assignment LP with zero-cost columns (the degenerate kind the search meets): two jobs of
-    /// sizes 3 and 5, two machines costing 1 and 3 per unit of capacity, machine 0 capped at 4
-    /// units. Job 1 alone fits machine 0 only in part, so the cheapest split puts 4 units there.
-    #[test]
-    fn degenerate_assignment_reaches_the_hand_optimum() {
-        // Rows 0, 1: each job fully assigned; rows 2, 3: machine load − capacity ≤ 0.
-        // Columns: capacity of machine 0 and 1, then share of job j on machine t.
+    /// sizes 3 and 5, two machines costing 1 and 3 per unit of capacity, at most `capacity` units
+    /// each. Rows 0, 1: each job fully assigned; rows 2, 3: machine load − capacity ≤ 0 (slacks
+    /// up to 100). Columns: capacity of machine 0 and 1, then share of job j on machine t.
+    fn assignment_lp(capacity: [f64; 2]) -> DualSimplex {
         let columns = vec![
             vec![(2, -1.0)],
             vec![(3, -1.0)],
@@ -824,16 +822,23 @@ mod tests {
             vec![(1, 1.0), (2, 5.0)],
             vec![(1, 1.0), (3, 5.0)],
         ];
-        let mut lp = DualSimplex::new(
+        DualSimplex::new(
             4,
             &columns,
             &[1.0, 3.0, 0.0, 0.0, 0.0, 0.0],
             &[0.0; 6],
-            &[4.0, 100.0, 1.0, 1.0, 1.0, 1.0],
+            &[capacity[0], capacity[1], 1.0, 1.0, 1.0, 1.0],
             &[1.0, 1.0, 0.0, 0.0],
             &[0.0; 4],
             &[0.0, 0.0, 100.0, 100.0],
-        );
+        )
+    }
+
+    /// With machine 0 capped at 4 units, job 1 fits it only in part, so the cheapest split puts
+    /// 4 units there.
+    #[test]
+    fn degenerate_assignment_reaches_the_hand_optimum() {
+        let mut lp = assignment_lp([4.0, 100.0]);
         assert_eq!(lp.solve(1000), LpStatus::Optimal);
         // 4 units on machine 0 at 1, the remaining 4 units on machine 1 at 3: 4 + 12 = 16.
         assert!((lp.true_pricing().bound - 16.0).abs() < 1e-9);
@@ -843,32 +848,12 @@ mod tests {
 
     /// The infeasibility proof must hold for any row multipliers, not only for an exact row of
     /// the inverse: a drifted inverse once made it declare feasible packing LPs infeasible. On
-    /// the feasible assignment above (wide slack boxes on the machine rows), no multiplier vector
+    /// the feasible assignment LP (wide slack boxes on the machine rows), no multiplier vector
     /// on a grid proves infeasibility, before the solve or after it; with both machines capped at
     /// 3 units, below the 8 the jobs need, the solve proves it.
     #[test]
     fn no_multipliers_prove_a_feasible_program_infeasible() {
-        let columns = vec![
-            vec![(2, -1.0)],
-            vec![(3, -1.0)],
-            vec![(0, 1.0), (2, 3.0)],
-            vec![(0, 1.0), (3, 3.0)],
-            vec![(1, 1.0), (2, 5.0)],
-            vec![(1, 1.0), (3, 5.0)],
-        ];
-        let build = |capacity_upper: f64| {
-            DualSimplex::new(
-                4,
-                &columns,
-                &[1.0, 3.0, 0.0, 0.0, 0.0, 0.0],
-                &[0.0; 6],
-                &[capacity_upper, capacity_upper, 1.0, 1.0, 1.0, 1.0],
-                &[1.0, 1.0, 0.0, 0.0],
-                &[0.0; 4],
-                &[0.0, 0.0, 100.0, 100.0],
-            )
-        };
-        let mut lp = build(100.0);
+        let mut lp = assignment_lp([100.0, 100.0]);
         let grid = [-1.0, -0.37, 0.0, 0.5, 1.0];
         for stage in 0..2 {
             if stage == 1 {
@@ -885,7 +870,7 @@ mod tests {
             }
         }
         // 8 units of work on at most 3 + 3 units of capacity.
-        let mut short = build(3.0);
+        let mut short = assignment_lp([3.0, 3.0]);
         assert_eq!(short.solve(1000), LpStatus::Infeasible);
     }
 }
