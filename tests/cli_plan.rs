@@ -489,8 +489,11 @@ fn a_rate_forecast_gives_a_schedule_the_autoscaler_replays() {
 
     let err = fails(light_plan().into_iter().chain(["--windows", "2m=fast"]));
     assert!(err.contains("--windows entry '2m=fast'"), "{err}");
+}
 
-    // A trace is replayed to its end; a stream length for it is an error, not ignored.
+#[test]
+fn a_stream_length_given_with_a_trace_is_an_error() {
+    // A trace is replayed to its end; a stream length for it would be ignored, so it is refused.
     let trace = fixture("small_trace.csv");
     let err = fails([
         "plan",
