@@ -943,6 +943,44 @@ fn a_schedule_file_in_csv_or_toml_drives_the_fleet() {
         err.contains("'H100-SXM'") && err.contains("0 replicas"),
         "{err}"
     );
+    // A schedule may bring the first replicas to an empty cluster; requests that arrive before
+    // they are ready wait, and every one is accounted for.
+    let from_empty = dir.write("from_empty.csv", "start,L4,A10G\n0s,0,1\n10s,1,1\n");
+    let summary = succeeds_json([
+        "simulate",
+        "--preset",
+        "arena",
+        "--rate",
+        "4",
+        "--duration",
+        "30s",
+        "--cluster",
+        "L4:0,A10G:0",
+        "--json",
+        "--autoscale",
+        "schedule",
+        "--schedule",
+        from_empty.to_str().unwrap(),
+    ]);
+    assert_conserved(&summary);
+    assert_eq!(
+        count(&summary["autoscale"]["replicas_started"], "started"),
+        2
+    );
+    assert!(count(&summary["requests"]["completed"], "completed") > 0);
+    assert_eq!(num(&summary["cost"]["usd_per_hour"], "static $/h"), 0.0);
+    let err = fails([
+        "simulate",
+        "--preset",
+        "arena",
+        "--cluster",
+        "L4:0,A10G:0",
+        "--json",
+    ]);
+    assert!(
+        err.contains("no replicas") && err.contains("--autoscale schedule"),
+        "{err}"
+    );
     // A type given two columns would have one silently overwrite the other.
     let twice = dir.write("twice.csv", "start,L4,L4\n0s,1,2\n");
     let err = fails(BASE.iter().chain(&[

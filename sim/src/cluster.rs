@@ -68,8 +68,19 @@ pub struct ClusterEntry {
     pub tp: u32,
 }
 
-/// Parses `A10G:3,A100-80GB:2` (and `H100-SXM:2:tp4` for tensor-parallel replicas).
+/// Parses `A10G:3,A100-80GB:2` (and `H100-SXM:2:tp4` for tensor-parallel replicas); a cluster
+/// with no replicas at all is an error.
 pub fn parse_spec(spec: &str) -> Result<Vec<ClusterEntry>, String> {
+    let entries = parse_spec_types(spec)?;
+    if entries.iter().map(|e| e.count).sum::<u32>() == 0 {
+        return Err(format!("cluster '{spec}' has no replicas"));
+    }
+    Ok(entries)
+}
+
+/// [`parse_spec`] that also accepts every count at 0: the replica types of a fleet that a
+/// schedule brings up from nothing.
+pub fn parse_spec_types(spec: &str) -> Result<Vec<ClusterEntry>, String> {
     let mut entries = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let fields: Vec<&str> = part.split(':').collect();
@@ -97,9 +108,6 @@ pub fn parse_spec(spec: &str) -> Result<Vec<ClusterEntry>, String> {
             count,
             tp,
         });
-    }
-    if entries.iter().map(|e| e.count).sum::<u32>() == 0 {
-        return Err(format!("cluster '{spec}' has no replicas"));
     }
     Ok(entries)
 }
@@ -222,10 +230,12 @@ impl Cluster {
 
     /// Total $/hour of all replicas.
     pub fn usd_per_hour(&self) -> f64 {
+        // From +0.0: an f64 sum over nothing is -0.0, which prints as "$-0.000/h" for a fleet a
+        // schedule starts from nothing.
         self.replicas
             .iter()
             .map(|&t| self.types[t as usize].usd_per_hour)
-            .sum()
+            .fold(0.0, |total, price| total + price)
     }
 
     /// Short description: `A10G:3,A100-80GB:2`; disaggregated:

@@ -22,7 +22,9 @@ pub struct SimulateArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
-    /// Replicas per GPU type: `A10G:3,A100-80GB:2` (add `:tp4` for 4-GPU replicas).
+    /// Replicas per GPU type: `A10G:3,A100-80GB:2` (add `:tp4` for 4-GPU replicas). Under
+    /// `--autoscale schedule` every count may be 0 (`L4:0,A10G:0`): the schedule brings the first
+    /// replicas.
     #[arg(
         long,
         required_unless_present_all = ["prefill_cluster", "decode_cluster"],
@@ -531,7 +533,13 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
     );
     let cluster = match (&args.cluster, pools) {
         (Some(spec), _) => Cluster::build(
-            &parse_spec(spec)?,
+            &if args.autoscale.autoscale == "schedule" {
+                sim::parse_spec_types(spec)?
+            } else {
+                parse_spec(spec).map_err(|err| {
+                    format!("{err} (only --autoscale schedule may start from an empty cluster)")
+                })?
+            },
             catalog,
             &args.engine.model,
             &options,
