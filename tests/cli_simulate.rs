@@ -946,22 +946,24 @@ fn a_schedule_file_in_csv_or_toml_drives_the_fleet() {
     // A schedule may bring the first replicas to an empty cluster; requests that arrive before
     // they are ready wait, and every one is accounted for.
     let from_empty = dir.write("from_empty.csv", "start,L4,A10G\n0s,0,1\n10s,1,1\n");
-    let summary = succeeds_json([
-        "simulate",
-        "--preset",
-        "arena",
-        "--rate",
-        "4",
-        "--duration",
-        "30s",
-        "--cluster",
-        "L4:0,A10G:0",
-        "--json",
+    // BASE with every count of its cluster at 0.
+    let mut empty: Vec<&str> = BASE
+        .iter()
+        .map(|arg| {
+            if *arg == "L4:1,A10G:1" {
+                "L4:0,A10G:0"
+            } else {
+                arg
+            }
+        })
+        .collect();
+    empty.extend([
         "--autoscale",
         "schedule",
         "--schedule",
         from_empty.to_str().unwrap(),
     ]);
+    let summary = succeeds_json(empty);
     assert_conserved(&summary);
     assert_eq!(
         count(&summary["autoscale"]["replicas_started"], "started"),
