@@ -652,6 +652,27 @@ fn calibrate_recovers_its_own_predictions_and_fits_a_slower_card() {
         assert_close(fit_step, 1.25 * base_step, 0.03, "fitted decode step");
     }
 
+    // The text report says whether every group meets the 10% target after fitting; a table that
+    // times every batch twice, once twice as slow, cannot be fitted within it.
+    let text = succeeds(["calibrate", "--table", slower]);
+    assert!(
+        text.contains("every GPU and TP group is within the 10% MAPE target"),
+        "{text}"
+    );
+    let doubled = predicted_table(2.0);
+    let contradictory = format!(
+        "{}{}",
+        predicted_table(1.0),
+        doubled.lines().skip(1).collect::<Vec<_>>().join("\n") + "\n"
+    );
+    let contradictory = dir.write("contradictory.csv", &contradictory);
+    let text = succeeds(["calibrate", "--table", contradictory.to_str().unwrap()]);
+    assert!(
+        text.contains("above the 10% MAPE target: A100-80GB TP1 prefill")
+            && text.contains("A100-80GB TP1 decode"),
+        "{text}"
+    );
+
     // The Rust form carries the fitted numbers (to the 4 decimals it prints).
     let rust = succeeds(["calibrate", "--table", slower, "--emit-rust"]);
     let flops = format!(

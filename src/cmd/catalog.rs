@@ -492,6 +492,32 @@ fn print_calibration(report: &CalibrationReport) {
         ]);
     }
     print!("{}", table.render());
+    // The calibration target of the latency model: MAPE after fitting at most this, on prefill
+    // and on decode, per GPU and TP degree.
+    const TARGET_MAPE_PERCENT: f64 = 10.0;
+    let mut over = Vec::new();
+    for fit in &report.fits {
+        for g in &fit.groups {
+            for (what, mape) in [
+                ("prefill", g.prefill_mape_after),
+                ("decode", g.decode_mape_after),
+            ] {
+                if mape > TARGET_MAPE_PERCENT {
+                    over.push(format!("{} TP{} {what} {mape:.1}%", fit.gpu, g.tp));
+                }
+            }
+        }
+    }
+    if over.is_empty() {
+        println!(
+            "after fitting, every GPU and TP group is within the {TARGET_MAPE_PERCENT:.0}% MAPE target"
+        );
+    } else {
+        println!(
+            "after fitting, above the {TARGET_MAPE_PERCENT:.0}% MAPE target: {}",
+            over.join(", ")
+        );
+    }
     let mut factors = TextTable::new([
         "gpu",
         "FLOPS frac",
