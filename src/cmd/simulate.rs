@@ -524,6 +524,19 @@ pub fn read_assignment(path: &Path) -> Result<AssignmentTable, String> {
     Ok(table)
 }
 
+/// The entries of `--cluster`: every count may be 0 under a schedule, which brings the first
+/// replicas; any other policy needs at least one replica from the start.
+fn cluster_entries(spec: &str, policy: &str) -> Result<Vec<sim::ClusterEntry>, String> {
+    let entries = sim::parse_spec_types(spec)?;
+    if policy != "schedule" && entries.iter().all(|entry| entry.count == 0) {
+        return Err(format!(
+            "cluster '{spec}' has no replicas (only --autoscale schedule may start from an empty \
+             cluster)"
+        ));
+    }
+    Ok(entries)
+}
+
 /// Runs `medley simulate`.
 pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
     let options = args.engine.instance_options()?;
@@ -533,13 +546,7 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
     );
     let cluster = match (&args.cluster, pools) {
         (Some(spec), _) => Cluster::build(
-            &if args.autoscale.autoscale == "schedule" {
-                sim::parse_spec_types(spec)?
-            } else {
-                parse_spec(spec).map_err(|err| {
-                    format!("{err} (only --autoscale schedule may start from an empty cluster)")
-                })?
-            },
+            &cluster_entries(spec, &args.autoscale.autoscale)?,
             catalog,
             &args.engine.model,
             &options,
