@@ -677,6 +677,20 @@ fn solver_bench(extra: &[&str]) -> Value {
 #[test]
 fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
     solver_bench(&[]);
+    // The text summary gives the median exact solve per rate.
+    let text = succeeds([
+        "bench",
+        "--solver",
+        "--solver-seeds",
+        "1",
+        "--solver-node-limit",
+        "300",
+    ]);
+    let summary = text.lines().last().unwrap_or_default();
+    assert!(
+        summary.contains("(median ") && summary.contains(" ms at 1000 req/s; slowest"),
+        "{summary}"
+    );
     let err = fails(["bench", "--solver", "--solver-seeds", "0"]);
     assert!(err.contains("--solver-seeds"), "{err}");
 }
