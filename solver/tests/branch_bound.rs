@@ -60,6 +60,22 @@ fn mixed(rate: f64) -> PlanProblem {
     }
 }
 
+/// The solver benchmark's simulated Llama-3.1-8B profiles of 12 instance types.
+fn profiles() -> solver::GpuInfo {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/fixtures/llama-3.1-8b_12-types_120ms.json");
+    solver::read_gpu_info(&path).unwrap()
+}
+
+/// The compact program on `backend`, exact, without limits.
+fn compact(backend: Backend) -> SolveOptions {
+    SolveOptions {
+        formulation: Formulation::Compact,
+        backend,
+        ..SolveOptions::default()
+    }
+}
+
 #[test]
 fn node_limit_reports_a_bound_below_the_optimum_and_says_so() {
     let problem = mixed(60.0);
@@ -224,15 +240,8 @@ fn whole_counts_that_rounding_cannot_pack_are_packed_by_search() {
     // rounding and repair leave two types 0.1% over; without the packing search the
     // plan was found only at node 11,433, after everything cheaper had been ruled out (47 nodes
     // with it, and with unpackable counts ruled out).
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("benches/fixtures/llama-3.1-8b_12-types_120ms.json");
-    let gpu_info = solver::read_gpu_info(&path).unwrap();
+    let gpu_info = profiles();
     let problem = solver::synthetic::profiled_problem(&gpu_info, 100.0, 5).unwrap();
-    let compact = |backend| SolveOptions {
-        formulation: Formulation::Compact,
-        backend,
-        ..SolveOptions::default()
-    };
     let plan = solve(&problem, &compact(Backend::BranchAndBound)).unwrap();
     assert!(plan.proven_optimal);
     let nodes = plan.search_nodes.unwrap();
@@ -270,11 +279,6 @@ fn counts_that_whole_slices_cannot_fill_are_ruled_out_not_chosen() {
     };
     problem.gpu_types[0].max_instances = Some(1);
     problem.gpu_types[1].max_instances = Some(1);
-    let compact = |backend| SolveOptions {
-        formulation: Formulation::Compact,
-        backend,
-        ..SolveOptions::default()
-    };
     let plan = solve(&problem, &compact(Backend::BranchAndBound)).unwrap();
     let reference = solve(&problem, &compact(Backend::Microlp)).unwrap();
     assert!(plan.proven_optimal);
@@ -298,9 +302,7 @@ fn unpackable_counts_below_the_optimum_are_proven_so() {
     // only as fractions. The search used to spend its 20,000 nodes around them and stop
     // unproven; a packing search that exhausts them lets it rule them out instead. (microlp
     // fails on this instance with "Singular matrix", so the check is on the proof.)
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("benches/fixtures/llama-3.1-8b_12-types_120ms.json");
-    let gpu_info = solver::read_gpu_info(&path).unwrap();
+    let gpu_info = profiles();
     let problem = solver::synthetic::profiled_problem(&gpu_info, 300.0, 2).unwrap();
     let search = |node_limit, relative_gap| SolveOptions {
         formulation: Formulation::Compact,
@@ -329,14 +331,7 @@ fn proofs_at_a_thousand_requests_per_second_are_quick_and_match_microlp() {
     // infeasibility from a row of a drifted inverse while ignoring the other basic variables,
     // so whole counts that pack were "proven" unpackable and ruled out: the search called
     // $1,367.116/h and $978.288/h optimal, against microlp's $1,366.872/h and $978.212/h.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("benches/fixtures/llama-3.1-8b_12-types_120ms.json");
-    let gpu_info = solver::read_gpu_info(&path).unwrap();
-    let compact = |backend| SolveOptions {
-        formulation: Formulation::Compact,
-        backend,
-        ..SolveOptions::default()
-    };
+    let gpu_info = profiles();
     // Mix 10 reaches its optimal counts hundreds of times before their tight packing turns up;
     // packing them again within each node's slice bounds finds it within about 500 nodes
     // (2,470 without).
