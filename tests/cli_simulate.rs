@@ -654,18 +654,21 @@ fn check_solver_bench_rows(rows: &Value) {
     }
 }
 
-/// `medley bench --solver` on one seed per rate, 300 nodes at most, with `extra` arguments; its
-/// JSON rows, checked by [`check_solver_bench_rows`].
+/// `medley bench --solver` on one seed per rate, 300 nodes at most.
+const SOLVER_BENCH: [&str; 6] = [
+    "bench",
+    "--solver",
+    "--solver-seeds",
+    "1",
+    "--solver-node-limit",
+    "300",
+];
+
+/// [`SOLVER_BENCH`] with `extra` arguments; its JSON rows, checked by
+/// [`check_solver_bench_rows`].
 fn solver_bench(extra: &[&str]) -> Value {
-    let mut args = vec![
-        "bench",
-        "--solver",
-        "--solver-seeds",
-        "1",
-        "--solver-node-limit",
-        "300",
-        "--json",
-    ];
+    let mut args = SOLVER_BENCH.to_vec();
+    args.push("--json");
     args.extend_from_slice(extra);
     let run = medley(args);
     assert!(run.output.status.success(), "{}", run.stderr());
@@ -678,14 +681,7 @@ fn solver_bench(extra: &[&str]) -> Value {
 fn solver_bench_brackets_each_exact_plan_with_its_one_percent_plan() {
     solver_bench(&[]);
     // The text summary gives the median exact solve per rate.
-    let text = succeeds([
-        "bench",
-        "--solver",
-        "--solver-seeds",
-        "1",
-        "--solver-node-limit",
-        "300",
-    ]);
+    let text = succeeds(SOLVER_BENCH);
     let summary = text.lines().last().unwrap_or_default();
     assert!(
         summary.contains("(median ") && summary.contains(" ms at 1000 req/s; slowest"),
