@@ -36,16 +36,18 @@ pub enum EventKind {
 
 impl EventKind {
     /// Class rank at equal times: iterations finish first (so the router sees their effects),
-    /// then KV transfers land and replicas become ready (so arrivals can use them), then
-    /// arrivals, then the autoscaler and samples observe the result.
+    /// then KV transfers land and replicas become ready (so arrivals can use them), then the
+    /// autoscaler acts (a schedule window that starts at `t` serves the requests that arrive
+    /// at `t`, the first replicas of an empty fleet included), then arrivals, then samples
+    /// observe the result.
     fn rank(self) -> (u8, u32) {
         match self {
             EventKind::IterationEnd { replica } => (0, replica),
             // Slots are taken in event order, so ties between transfers stay deterministic.
             EventKind::TransferDone { slot } => (1, slot),
             EventKind::ReplicaReady { replica } => (2, replica),
-            EventKind::Arrival => (3, 0),
-            EventKind::Autoscale => (4, 0),
+            EventKind::Autoscale => (3, 0),
+            EventKind::Arrival => (4, 0),
             EventKind::Sample => (5, 0),
         }
     }
@@ -160,8 +162,8 @@ mod tests {
                 EventKind::IterationEnd { replica: 2 },
                 EventKind::TransferDone { slot: 0 },
                 EventKind::ReplicaReady { replica: 1 },
-                EventKind::Arrival,
                 EventKind::Autoscale,
+                EventKind::Arrival,
                 EventKind::Sample,
             ]
         );

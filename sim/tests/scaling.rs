@@ -696,6 +696,37 @@ fn timers_after_the_last_request_do_not_stretch_the_span() {
     }
 }
 
+/// A schedule may bring the first replicas of an empty fleet; the window that starts at `t`
+/// serves the requests arriving at `t` (a trace's first request arrives at 0). They once met
+/// the old, empty fleet and were turned away.
+#[test]
+fn a_schedule_window_serves_the_requests_that_arrive_as_it_starts() {
+    let empty = Cluster::build(
+        &sim::parse_spec_types("A10G:0").unwrap(),
+        &gpu_models::Catalog::builtin(),
+        "Llama-2-7B",
+        &InstanceOptions::default(),
+        Some("melange-2024"),
+    )
+    .unwrap();
+    let config = scaled(AutoscaleConfig {
+        policy: AutoscalePolicy::Schedule,
+        schedule: vec![ScheduleWindow {
+            start_s: 0.0,
+            counts: BTreeMap::from([("A10G".to_string(), 1)]),
+        }],
+        ..AutoscaleConfig::default()
+    });
+    let requests: Vec<Request> = (0..3)
+        .map(|id| Request::new(id, 0.0, 200, 20))
+        .chain((3..6).map(|id| Request::new(id, id as f64, 200, 20)))
+        .collect();
+    let mut sink = VecSink::default();
+    let summary = simulate(&empty, &config, None, requests, &mut sink, None).unwrap();
+    assert_conserved(&summary, &sink, 6);
+    assert_eq!(summary.requests.completed, 6, "{:?}", summary.requests);
+}
+
 /// A type allowed down to zero replicas scales to zero while idle and comes back when requests
 /// return: the first ones after the gap are turned away (counted as rejected), the rest served.
 #[test]
