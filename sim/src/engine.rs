@@ -684,7 +684,7 @@ impl<'a> Run<'a> {
     fn arrive(&mut self, now: Nanos, request: Request) -> Result<(), SimError> {
         self.metrics.arrived();
         self.refresh_statuses();
-        let total = request.total_tokens();
+        let total = replica::footprint_tokens(&request);
         let (role, need, decode_fits) = match &self.transfers {
             // The prefill replica holds the prompt; some decode replica must hold it all.
             Some(t) => (
@@ -813,7 +813,7 @@ impl<'a> Run<'a> {
             self.refresh_statuses();
         }
         for seq in prefilled.drain(..) {
-            let need = seq.request.total_tokens();
+            let need = replica::footprint_tokens(&seq.request);
             self.select(ReplicaRole::Decode, need);
             if self.eligible.is_empty() {
                 // The autoscaler stopped or is stopping every decode replica that can hold it

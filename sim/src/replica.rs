@@ -120,6 +120,14 @@ impl Seq {
     }
 }
 
+/// Tokens a request may hold in the KV cache: its prompt and output, at least one. The cache
+/// never holds more (the last generated token is not stored, which covers the token an empty
+/// prompt or output still costs). Admission checks this and static batching reserves exactly
+/// this, so a request admitted to a replica always fits an empty one.
+pub(crate) fn footprint_tokens(request: &Request) -> u64 {
+    request.total_tokens().max(1)
+}
+
 /// Blocks needed to hold `tokens` tokens.
 #[inline]
 fn blocks_for(tokens: u32) -> u32 {
@@ -934,17 +942,16 @@ impl Replica {
                     (self.kv_used, self.kv_total, self.watermark_blocks);
                 let budget = self.token_budget;
                 let fits = |seq: &Seq| {
-                    let whole = seq.request.input_tokens.max(1) + seq.output_target();
+                    let whole = footprint_tokens(&seq.request);
                     tokens + seq.remaining_prefill() <= budget
-                        && kv_used + u64::from(blocks_for(whole)) + watermark <= kv_total
+                        && kv_used + whole.div_ceil(u64::from(BLOCK_TOKENS)) + watermark <= kv_total
                 };
                 let Some(mut seq) = self.waiting.pop_for_static_batch(&shape, &fits) else {
                     break;
                 };
                 self.waiting_tokens -= u64::from(seq.prompt_len);
                 shape.add(seq.predicted_output);
-                let whole = seq.request.input_tokens.max(1) + seq.output_target();
-                let need = u64::from(blocks_for(whole));
+                let need = footprint_tokens(&seq.request).div_ceil(u64::from(BLOCK_TOKENS));
                 let chunk = seq.remaining_prefill();
                 let used = self.kv_used + need;
                 self.set_kv_used(now, used);

@@ -155,6 +155,59 @@ fn requests_longer_than_every_replica_are_rejected_and_counted() {
     assert_eq!(rejected.status, RequestStatus::Rejected);
 }
 
+/// Static batching once reserved a prompt token and a generated token more than admission
+/// checked for a request with an empty prompt or output, so such a request at the KV limit was
+/// admitted but never fitted a batch: it blocked the queue, and the sampling timer kept the run
+/// going for ever. Whatever the batching, requests up to the limit complete and longer ones are
+/// rejected.
+#[test]
+fn requests_at_the_kv_limit_with_an_empty_prompt_or_output_complete() {
+    let options = InstanceOptions {
+        // 320 tokens, less the 1% watermark's block: a limit set by the KV cache.
+        kv_blocks: Some(20),
+        max_model_len: Some(320),
+        ..InstanceOptions::default()
+    };
+    let cluster = cluster_with("A10G:1", &options);
+    for batching in [
+        BatchingMode::Continuous,
+        BatchingMode::Chunked,
+        BatchingMode::Static,
+    ] {
+        let mut cfg = config(batching);
+        cfg.sample_interval_s = Some(0.5);
+        // A regression stops at the horizon with requests in flight, instead of hanging.
+        cfg.horizon_s = Some(3600.0);
+        let limit =
+            sim::replica::max_request_tokens(&cluster.types[0].instance, &cfg.engine) as u32;
+        let requests = vec![
+            Request::new(0, 0.0, limit, 0),
+            Request::new(1, 0.5, 0, limit),
+            Request::new(2, 1.0, limit - 1, 1),
+            Request::new(3, 1.5, 10, 5),
+            Request::new(4, 2.0, limit, 1),
+            Request::new(5, 2.5, 1, limit),
+        ];
+        let (summary, sink) = run(&cluster, &cfg, requests);
+        let status = |id: u64| sink.requests.iter().find(|r| r.id == id).unwrap().status;
+        for id in [0, 1, 2, 3] {
+            assert_eq!(
+                status(id),
+                RequestStatus::Completed,
+                "{batching:?} request {id}"
+            );
+        }
+        for id in [4, 5] {
+            assert_eq!(
+                status(id),
+                RequestStatus::Rejected,
+                "{batching:?} request {id}"
+            );
+        }
+        assert_eq!(summary.requests.in_flight, 0, "{batching:?}");
+    }
+}
+
 #[test]
 fn tiny_kv_cache_forces_preemption_and_everything_still_completes() {
     for mode in [PreemptionMode::Recompute, PreemptionMode::Swap] {
