@@ -1330,7 +1330,7 @@ fn completed_record(
         max_itl_s: Some(to_secs(seq.max_itl_ns)),
         queue_delay_s: seq.first_scheduled_ns.map(|s| to_secs(s - arrival)),
         e2e_s: Some(e2e),
-        slo_met: Some(slo.met(ttft, tpot.unwrap_or(0.0), norm)),
+        slo_met: slo.any().then(|| slo.met(ttft, tpot.unwrap_or(0.0), norm)),
     }
 }
 

@@ -55,11 +55,12 @@ pub struct SloReport {
     pub targets: SloTargets,
     /// Requests meeting every target.
     pub met: u64,
-    /// met / (completed + rejected): rejected requests count as misses.
+    /// met / arrived: rejected requests and those in flight at the horizon count as misses.
     pub attainment: f64,
     /// Requests per second that met the SLO.
     pub goodput_rps: f64,
-    /// Mean e2e/out over completed requests ≤ the norm-latency target (Mélange's SLO), if set.
+    /// Mean e2e/out over completed requests ≤ the norm-latency target (Mélange's SLO), if set;
+    /// never met when a request was rejected or none completed.
     pub mean_norm_latency_met: Option<bool>,
 }
 
@@ -460,17 +461,24 @@ impl MetricsAccumulator {
             })
             .collect();
         let slo = self.report_slo.then(|| {
-            let decided = self.counts.completed + self.counts.rejected;
+            // Rejected requests and those still in flight at a horizon have not met their
+            // targets: leaving them out of the denominator would credit a fleet for what it
+            // turned away or had not finished.
+            let arrived = self.counts.arrived;
             SloReport {
                 targets: self.slo,
                 met: self.met,
-                attainment: if decided > 0 {
-                    self.met as f64 / decided as f64
+                attainment: if arrived > 0 {
+                    self.met as f64 / arrived as f64
                 } else {
                     0.0
                 },
                 goodput_rps: per_s(self.met),
-                mean_norm_latency_met: self.slo.norm_latency_s.map(|t| self.norm.mean() <= t),
+                // A rejected request is never served, so no mean over requests can meet a
+                // target once one is; with nothing completed there is no mean to meet it.
+                mean_norm_latency_met: self.slo.norm_latency_s.map(|t| {
+                    self.counts.completed > 0 && self.counts.rejected == 0 && self.norm.mean() <= t
+                }),
             }
         });
         let buckets = if self.report_slo {

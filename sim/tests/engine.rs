@@ -286,6 +286,57 @@ fn slo_attainment_counts_rejections_as_misses() {
     assert!((slo.attainment - 0.5).abs() < 1e-12);
 }
 
+/// Requests still in flight at the horizon have not met their targets either: attainment is
+/// over every arrival. Mélange's mean over requests is never met once one was rejected (it is
+/// never served), nor with nothing completed; without targets no record claims to meet one.
+#[test]
+fn slo_verdicts_count_every_arrival() {
+    let mut cfg = config(BatchingMode::Continuous);
+    cfg.slo = SloTargets {
+        norm_latency_s: Some(10.0),
+        ..SloTargets::default()
+    };
+    cfg.horizon_s = Some(1.0);
+    // The last arrives just before the horizon and is still decoding its 500 tokens.
+    let requests = vec![
+        Request::new(0, 0.0, 100, 10),
+        Request::new(1, 0.2, 100, 10),
+        Request::new(2, 0.9, 100, 500),
+    ];
+    let (summary, _) = run(&cluster("A10G:1"), &cfg, requests.clone());
+    assert_eq!(summary.requests.in_flight, 1);
+    let slo = summary.slo.unwrap();
+    assert_eq!(slo.met, 2);
+    assert!(
+        (slo.attainment - 2.0 / 3.0).abs() < 1e-12,
+        "{}",
+        slo.attainment
+    );
+    assert_eq!(slo.mean_norm_latency_met, Some(true));
+
+    cfg.horizon_s = None;
+    let mut with_too_long = requests.clone();
+    with_too_long.push(Request::new(3, 1.0, 9000, 10));
+    let (summary, _) = run(&cluster("A10G:1"), &cfg, with_too_long);
+    assert_eq!(summary.requests.rejected, 1);
+    assert_eq!(summary.slo.unwrap().mean_norm_latency_met, Some(false));
+    let (summary, _) = run(
+        &cluster("A10G:1"),
+        &cfg,
+        vec![Request::new(0, 0.0, 9000, 10)],
+    );
+    assert_eq!(summary.requests.completed, 0);
+    assert_eq!(summary.slo.unwrap().mean_norm_latency_met, Some(false));
+
+    let (summary, sink) = run(
+        &cluster("A10G:1"),
+        &config(BatchingMode::Continuous),
+        requests,
+    );
+    assert!(summary.slo.is_none());
+    assert!(sink.requests.iter().all(|r| r.slo_met.is_none()));
+}
+
 fn arbitrary_stream() -> impl Strategy<Value = Vec<Request>> {
     random_stream(2.0, 3000, 600, 120)
 }

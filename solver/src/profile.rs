@@ -135,33 +135,31 @@ impl ProfileSlo {
         targets
     }
 
-    /// Evaluates the SLO on latency samples; `None` when a statistic has no samples.
+    /// Evaluates the SLO on latency samples; a statistic without samples does not hold.
     pub fn evaluate(&self, samples: &LatencySamples) -> SloVerdict {
         let mut checks = Vec::new();
         if let Some((stat, target_s)) = self.tpot {
-            let values = if stat == SloStat::Melange {
-                &samples.norm_latency_s
+            let (metric, values) = if stat == SloStat::Melange {
+                ("e2e/output", &samples.norm_latency_s)
             } else {
-                &samples.tpot_s
+                ("TPOT", &samples.tpot_s)
             };
-            checks.push(SloCheck {
-                metric: if stat == SloStat::Melange {
-                    "e2e/output".into()
-                } else {
-                    "TPOT".into()
-                },
+            checks.push(SloCheck::new(
+                metric,
                 stat,
                 target_s,
-                value_s: statistic(values, stat),
-            });
+                values,
+                samples.unserved,
+            ));
         }
         if let Some((stat, target_s)) = self.ttft {
-            checks.push(SloCheck {
-                metric: "TTFT".into(),
+            checks.push(SloCheck::new(
+                "TTFT",
                 stat,
                 target_s,
-                value_s: statistic(&samples.ttft_s, stat),
-            });
+                &samples.ttft_s,
+                samples.unserved,
+            ));
         }
         SloVerdict { checks }
     }
@@ -193,8 +191,48 @@ pub struct SloCheck {
     pub stat: SloStat,
     /// The target, seconds.
     pub target_s: f64,
-    /// The measured statistic, seconds (`None`: no samples).
+    /// The statistic over completed requests, seconds (`None`: no samples).
     pub value_s: Option<f64>,
+    /// Requests never served (rejected): they count as slower than any target.
+    pub unserved: u64,
+    /// Whether the target holds with the unserved requests counted.
+    pub met: bool,
+    /// Whether the unserved requests alone make it fail, however fast the rest were: a mean
+    /// with any of them, or a percentile whose rank falls among them.
+    pub fails_on_unserved_alone: bool,
+}
+
+impl SloCheck {
+    fn new(metric: &str, stat: SloStat, target_s: f64, values: &[f64], unserved: u64) -> Self {
+        let value_s = statistic(values, stat);
+        let fails_on_unserved_alone = match stat.quantile() {
+            None => unserved > 0,
+            Some(q) => {
+                let requests = values.len() + unserved as usize;
+                unserved > 0 && nearest_rank(q, requests) > values.len()
+            }
+        };
+        let met = !fails_on_unserved_alone
+            && match stat.quantile() {
+                None => value_s.is_some_and(|value| value <= target_s),
+                Some(q) => {
+                    // The same nearest rank, among completed and unserved requests together.
+                    let rank = nearest_rank(q, values.len() + unserved as usize);
+                    let mut sorted = values.to_vec();
+                    sorted.sort_by(f64::total_cmp);
+                    rank >= 1 && sorted.get(rank - 1).is_some_and(|value| *value <= target_s)
+                }
+            };
+        SloCheck {
+            metric: metric.to_string(),
+            stat,
+            target_s,
+            value_s,
+            unserved,
+            met,
+            fails_on_unserved_alone,
+        }
+    }
 }
 
 /// The outcome of checking an SLO on a run.
@@ -207,10 +245,16 @@ pub struct SloVerdict {
 impl SloVerdict {
     /// Whether every target holds (a statistic without samples does not hold).
     pub fn met(&self) -> bool {
-        self.checks
-            .iter()
-            .all(|check| check.value_s.is_some_and(|value| value <= check.target_s))
+        self.checks.iter().all(|check| check.met)
     }
+}
+
+/// The 1-based nearest rank of quantile `q` among `n` values (0 when there are none).
+fn nearest_rank(q: f64, n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    ((q * n as f64).ceil() as usize).clamp(1, n)
 }
 
 /// Nearest-rank statistic of `values` (sorted in place).
@@ -223,8 +267,7 @@ fn statistic(values: &[f64], stat: SloStat) -> Option<f64> {
         Some(q) => {
             let mut sorted = values.to_vec();
             sorted.sort_by(f64::total_cmp);
-            let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-            Some(sorted[rank - 1])
+            Some(sorted[nearest_rank(q, sorted.len()) - 1])
         }
     }
 }
@@ -238,6 +281,8 @@ pub struct LatencySamples {
     pub tpot_s: Vec<f64>,
     /// e2e ÷ output tokens, seconds.
     pub norm_latency_s: Vec<f64>,
+    /// Requests never served (rejected), which no statistic may leave out.
+    pub unserved: u64,
 }
 
 impl LatencySamples {
@@ -1065,4 +1110,54 @@ pub fn profile(
         types,
     };
     Ok((set, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(ttft_s: Vec<f64>, unserved: u64) -> LatencySamples {
+        LatencySamples {
+            norm_latency_s: ttft_s.clone(),
+            ttft_s,
+            tpot_s: Vec::new(),
+            unserved,
+        }
+    }
+
+    /// Requests never served count as slower than any target: a mean fails with any of them,
+    /// a percentile when they push its rank past a slow request or past every served one.
+    #[test]
+    fn unserved_requests_count_against_every_statistic() {
+        let melange = ProfileSlo::melange(0.12);
+        let fast = vec![0.05; 10];
+        assert!(melange.evaluate(&samples(fast.clone(), 0)).met());
+        let verdict = melange.evaluate(&samples(fast, 1));
+        assert!(!verdict.met());
+        assert!(verdict.checks[0].fails_on_unserved_alone);
+        assert!((verdict.checks[0].value_s.unwrap() - 0.05).abs() < 1e-12);
+        assert_eq!(verdict.checks[0].unserved, 1);
+
+        let p90 = ProfileSlo {
+            tpot: None,
+            ttft: Some((SloStat::P90, 0.5)),
+        };
+        // 90 fast and 9 slow: the 90th of 99 is fast, the 91st of 101 is slow.
+        let mut mixed = vec![0.1; 90];
+        mixed.extend([1.0; 9]);
+        assert!(p90.evaluate(&samples(mixed.clone(), 0)).met());
+        let verdict = p90.evaluate(&samples(mixed, 2));
+        assert!(!verdict.met());
+        assert!(!verdict.checks[0].fails_on_unserved_alone);
+        // 99 fast: one unserved in 100 leaves the 90th fast; 20 in 119 put it among them.
+        let all_fast = vec![0.1; 99];
+        assert!(p90.evaluate(&samples(all_fast.clone(), 1)).met());
+        let verdict = p90.evaluate(&samples(all_fast, 20));
+        assert!(!verdict.met());
+        assert!(verdict.checks[0].fails_on_unserved_alone);
+        // Nothing served at all: no statistic holds.
+        let verdict = p90.evaluate(&samples(Vec::new(), 3));
+        assert!(!verdict.met() && verdict.checks[0].fails_on_unserved_alone);
+        assert!(!p90.evaluate(&samples(Vec::new(), 0)).met());
+    }
 }

@@ -24,7 +24,8 @@ pub struct GroupValidation {
     pub group: String,
     /// Requests completed in the group.
     pub completed: u64,
-    /// Fraction of the group's completed requests that met every per-request target.
+    /// Fraction of the group's requests, completed or turned away, that met every per-request
+    /// target.
     pub attainment: f64,
     /// The profiled SLO statistics on the group.
     pub verdict: SloVerdict,
@@ -120,14 +121,15 @@ impl Group {
         GroupValidation {
             group: name,
             completed: self.completed,
-            attainment: self.met as f64 / self.completed.max(1) as f64,
+            attainment: self.met as f64 / (self.completed + self.samples.unserved).max(1) as f64,
             met: verdict.met(),
             verdict,
         }
     }
 }
 
-/// Groups completed requests' latencies by instance type and by bucket.
+/// Groups completed requests' latencies by instance type and by bucket, and counts the
+/// requests turned away.
 struct ValidationSink<'a> {
     edges: &'a BucketEdges,
     overall: Group,
@@ -145,6 +147,13 @@ impl RecordSink for ValidationSink<'_> {
             self.beyond_buckets += 1;
         }
         if record.status != RequestStatus::Completed {
+            // Turned away (no type in the fleet holds it; runs here drain, so nothing is left in
+            // flight): never served. It reached no replica, so only the overall and bucket
+            // statistics count it.
+            self.overall.samples.unserved += 1;
+            if let Some(bucket) = bucket {
+                self.buckets.entry(bucket).or_default().samples.unserved += 1;
+            }
             return Ok(());
         }
         let met = u64::from(record.slo_met == Some(true));
@@ -428,6 +437,28 @@ pub fn plan_and_verify(
                 "{:.2}% of requests are too long for every instance in the fleet, so attainment cannot reach {:.2}%",
                 (1.0 - best_possible) * 100.0,
                 target * 100.0
+            ));
+            break;
+        }
+        if let Some(check) = rounds.last().and_then(|r| {
+            r.validation
+                .overall
+                .checks
+                .iter()
+                .find(|c| c.fails_on_unserved_alone)
+        }) {
+            // More capacity of the same types cannot serve a request none of them holds.
+            let rejected = rounds.last().map_or(0, |r| r.validation.rejected);
+            let (requests, are, them) = if rejected == 1 {
+                ("request", "is", "it")
+            } else {
+                ("requests", "are", "them")
+            };
+            gave_up = Some(format!(
+                "{rejected} {requests} {are} too long for every instance in the fleet, and the \
+                 SLO counts {them} as never served, so its {} {} cannot be met however fast the \
+                 rest are: add a GPU type that holds {them}, or drop {them} from the workload",
+                check.stat, check.metric
             ));
             break;
         }

@@ -360,4 +360,30 @@ fn verification_catches_overstated_capacities_and_repairs_the_plan() {
     let last = outcome.rounds.last().unwrap();
     assert!(last.passed && last.validation.overall_met);
     assert!(last.derating.values().any(|factor| *factor < 1.0));
+
+    // One request longer than any instance holds (Llama-2-7B takes 4,096 tokens): the SLO
+    // counts it as never served, which no derating can change, so verification says so after
+    // the first round instead of adding GPUs for nothing.
+    let mut with_too_long = requests.clone();
+    let last_arrival = requests.last().unwrap().arrival_s;
+    with_too_long.push(Request::new(3000, last_arrival + 0.1, 9000, 10));
+    let outcome = plan_and_verify(
+        &problem,
+        &SolveOptions::default(),
+        &capacity,
+        &slo,
+        &with_too_long,
+        &VerifySettings {
+            max_rounds: 12,
+            derate_step: 0.7,
+            ..VerifySettings::default()
+        },
+        &build,
+    )
+    .expect("verification runs");
+    assert_eq!(outcome.rounds.len(), 1, "{outcome}");
+    assert_eq!(outcome.rounds[0].validation.rejected, 1);
+    assert!(outcome.verified_usd_per_hour.is_none());
+    let why = outcome.gave_up.as_deref().unwrap_or_default();
+    assert!(why.contains("1 request is too long"), "{outcome}");
 }

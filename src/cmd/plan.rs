@@ -264,10 +264,8 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
     let edges = args.profile.edges()?;
     let histogram = SizeHistogram::from_requests(edges, &requests);
     if !quiet {
-        eprintln!(
-            "workload: {description}; {} requests, {histogram}",
-            requests.len()
-        );
+        // The description gives the request count; the histogram is a table of its own.
+        eprintln!("workload: {description}\n{histogram}");
     }
     let profiles = args.profile.run(catalog, Some(&requests))?;
     let verify = if args.verify {

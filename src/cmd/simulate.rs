@@ -767,16 +767,36 @@ pub fn print_summary(s: &Summary) {
         if let Some(t) = slo.targets.norm_latency_s {
             targets.push(format!("e2e/out <= {t} s"));
         }
+        let not_finished = match (s.requests.rejected, s.requests.in_flight) {
+            (0, 0) => String::new(),
+            (rejected, 0) => format!("; the {rejected} rejected count as not met"),
+            (0, in_flight) => {
+                format!("; the {in_flight} in flight at the horizon count as not met")
+            }
+            (rejected, in_flight) => format!(
+                "; the {rejected} rejected and {in_flight} in flight at the horizon count as not met"
+            ),
+        };
         println!(
-            "SLO ({}): attainment {:.2}% ({} met), goodput {:.2} req/s",
+            "SLO ({}): attainment {:.2}% ({} of {} arrived met{not_finished}), goodput {:.2} req/s",
             targets.join(", "),
             100.0 * slo.attainment,
             slo.met,
+            s.requests.arrived,
             slo.goodput_rps
         );
         if let Some(met) = slo.mean_norm_latency_met {
+            let why = if met {
+                ""
+            } else if s.requests.completed == 0 {
+                " (no request completed)"
+            } else if s.requests.rejected > 0 {
+                " (rejected requests are never served)"
+            } else {
+                ""
+            };
             println!(
-                "  Mélange SLO (mean e2e/out over requests): {}",
+                "  Mélange SLO (mean e2e/out over requests): {}{why}",
                 if met { "met" } else { "missed" }
             );
         }

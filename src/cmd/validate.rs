@@ -172,15 +172,21 @@ fn milliseconds(seconds: f64) -> String {
     format!("{:.1}", seconds * 1e3)
 }
 
-/// Each checked statistic as `name value/target ms`, e.g. `melange e2e/output 81.2/120 ms`.
+/// Each checked statistic as `name value/target ms`, e.g. `melange e2e/output 81.2/120 ms`, with
+/// the requests never served when there were any.
 fn verdict_text(verdict: &SloVerdict) -> String {
     verdict
         .checks
         .iter()
         .map(|check| {
             let value = check.value_s.map_or_else(|| "-".to_string(), milliseconds);
+            let unserved = if check.unserved > 0 {
+                format!(" (+{} never served)", check.unserved)
+            } else {
+                String::new()
+            };
             format!(
-                "{} {} {value}/{} ms",
+                "{} {} {value}/{} ms{unserved}",
                 check.stat,
                 check.metric,
                 milliseconds(check.target_s)
