@@ -53,7 +53,20 @@ enum Command {
     Whatif(Box<cmd::whatif::WhatIfArgs>),
 }
 
+/// Exit status of a process stopped by SIGPIPE in a shell (128 + 13).
+const BROKEN_PIPE_EXIT: i32 = 141;
+
 fn main() -> ExitCode {
+    // When the reader of our output goes away (`medley simulate ... | head -1`), `println!`
+    // panics; stop quietly instead, as Unix tools do when SIGPIPE ends them.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(BROKEN_PIPE_EXIT);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     let catalog = match cli.catalog.load() {
         Ok(catalog) => catalog,

@@ -133,3 +133,19 @@ fn version_and_usage_errors() {
     let err = fails(["gpus", "--jsn"]);
     assert!(err.contains("--jsn"), "{err}");
 }
+
+/// A reader that goes away (`medley gpus | head -1`) ends the run quietly with the status a
+/// shell gives a process stopped by SIGPIPE, not with a panic and its backtrace.
+#[test]
+fn a_closed_output_pipe_ends_the_run_quietly() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_medley"))
+        .arg("gpus")
+        .stdout(writer)
+        .output()
+        .expect("medley starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
