@@ -1162,10 +1162,94 @@ pub fn read_points(dirs: &[PathBuf]) -> Result<Vec<PointResult>, String> {
     Ok(points)
 }
 
-/// Writes `results.csv`, `results.parquet` and `notes.txt` in `out` from every point under
-/// `dirs`; returns the number of rows.
+/// The finished points of shard directories of one config, and what a merge should say.
+#[derive(Debug, Clone)]
+pub struct MergeSet {
+    /// Every point, once, ordered by grid index.
+    pub points: Vec<PointResult>,
+    /// Size of the config's grid, when a directory stores the config.
+    pub grid_points: Option<usize>,
+    /// Grid indices no directory holds (shards not run or not finished).
+    pub missing: Vec<usize>,
+    /// Points of other configs found beside them and left out.
+    pub stale: usize,
+}
+
+/// Gathers the points of `dirs` for a merge: refuses directories of different configs (their
+/// rows would sit in one table under one stored config), and finds the grid points none holds.
+pub fn merge_points(dirs: &[PathBuf]) -> Result<MergeSet, String> {
+    let mut by_key: BTreeMap<String, PointResult> = BTreeMap::new();
+    let mut hashes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut stale = 0;
+    for dir in dirs {
+        let (points, dir_stale) = current_points(dir)?;
+        stale += dir_stale;
+        // A directory without a stored config (an older run) speaks through its points' keys.
+        let dir_hashes: Vec<String> = match stored_hash(dir) {
+            Some(hash) => vec![hash],
+            None => {
+                let mut keys: Vec<String> = points
+                    .iter()
+                    .filter_map(|p| p.key.split_once('-').map(|(hash, _)| hash.to_string()))
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                keys
+            }
+        };
+        for hash in dir_hashes {
+            hashes
+                .entry(hash)
+                .or_default()
+                .push(dir.display().to_string());
+        }
+        for point in points {
+            by_key.insert(point.key.clone(), point);
+        }
+    }
+    if hashes.len() > 1 {
+        let listing: Vec<String> = hashes
+            .iter()
+            .map(|(hash, dirs)| format!("config {hash} in {}", dirs.join(", ")))
+            .collect();
+        return Err(format!(
+            "cannot merge results of different configs ({}): merge the shards of one config \
+             (the same file run with --shard I/N)",
+            listing.join("; ")
+        ));
+    }
+    if by_key.is_empty() {
+        return Err(format!(
+            "no finished grid points under points/ in {}",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut points: Vec<PointResult> = by_key.into_values().collect();
+    points.sort_by_key(|p| p.point.index);
+    let grid_points = dirs
+        .iter()
+        .find_map(|dir| ExperimentConfig::stored_in(dir))
+        .map(|config| grid(&config).len());
+    let missing = grid_points.map_or_else(Vec::new, |n| {
+        (0..n)
+            .filter(|index| !points.iter().any(|p| p.point.index == *index))
+            .collect()
+    });
+    Ok(MergeSet {
+        points,
+        grid_points,
+        missing,
+        stale,
+    })
+}
+
+/// Writes `results.csv`, `results.parquet` and `notes.txt` in `out` from the points of shard
+/// directories `dirs` of one config; returns the number of rows.
 pub fn write_tables(dirs: &[PathBuf], out: &Path) -> Result<usize, String> {
-    write_tables_of(&read_points(dirs)?, out)
+    write_tables_of(&merge_points(dirs)?.points, out)
 }
 
 /// Writes the tables of these points into `out`; returns the number of rows.

@@ -158,3 +158,69 @@ fn an_unknown_gpu_fails_before_any_point_runs() {
     );
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// Shards of different configs are refused (their rows would share one table under one stored
+/// config), and a merge missing a shard names the grid points it lacks.
+#[test]
+fn merges_refuse_mixed_configs_and_name_missing_points() {
+    let config_at = |rate: f64| {
+        let text = format!(
+            r#"
+name = "tiny-merge"
+[workload]
+source = "arena"
+rate = {rate}
+duration = "30s"
+[slo]
+tpot = "100ms"
+[simulate]
+cluster = "A10G:1"
+[sweep]
+routers = ["round-robin", "least-outstanding"]
+"#
+        );
+        ExperimentConfig::parse(&text, Path::new("merge.toml")).expect("valid")
+    };
+    let catalog = Catalog::builtin();
+    let first = temp_dir("merge-first");
+    let second = temp_dir("merge-second");
+    let other = temp_dir("merge-other");
+    runner::run(
+        &config_at(2.0),
+        &catalog,
+        &options(&first, Some((0, 2))),
+        &|_| {},
+    )
+    .unwrap();
+    runner::run(
+        &config_at(2.0),
+        &catalog,
+        &options(&second, Some((1, 2))),
+        &|_| {},
+    )
+    .unwrap();
+    runner::run(
+        &config_at(3.0),
+        &catalog,
+        &options(&other, Some((1, 2))),
+        &|_| {},
+    )
+    .unwrap();
+
+    let whole = runner::merge_points(&[first.clone(), second.clone()]).expect("one config");
+    assert_eq!(whole.points.len(), 2);
+    assert_eq!(whole.grid_points, Some(2));
+    assert!(whole.missing.is_empty());
+
+    let half = runner::merge_points(std::slice::from_ref(&first)).expect("one shard merges");
+    assert_eq!(half.missing, [1]);
+
+    let err = runner::merge_points(&[first.clone(), other.clone()]).unwrap_err();
+    assert!(err.contains("different configs"), "{err}");
+    assert!(err.contains(&other.display().to_string()), "{err}");
+    let merged = temp_dir("merge-out");
+    assert!(runner::write_tables(&[first.clone(), other.clone()], &merged).is_err());
+    for dir in [first, second, other, merged] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

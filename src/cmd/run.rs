@@ -181,11 +181,32 @@ pub fn run(args: RunArgs, catalog: &Catalog) -> CmdResult {
 
 /// Runs `medley merge`.
 pub fn merge(args: MergeArgs) -> CmdResult {
-    let rows = runner::write_tables(&args.dirs, &args.out)?;
-    let points = runner::read_points(&args.dirs)?;
+    let set = runner::merge_points(&args.dirs)?;
+    let rows = runner::write_tables_of(&set.points, &args.out)?;
+    let points = set.points;
+    if let Some(grid_points) = set.grid_points
+        && !set.missing.is_empty()
+    {
+        let indices: Vec<String> = set.missing.iter().map(usize::to_string).collect();
+        eprintln!(
+            "note: {} of {grid_points} grid points are in none of these directories (point {}): run their shards, then merge again",
+            set.missing.len(),
+            indices.join(", ")
+        );
+    }
+    if set.stale > 0 {
+        eprintln!(
+            "note: {} points of other configs beside the shards' own were left out",
+            set.stale
+        );
+    }
     // The shards' resolved config goes along, so `plot` and `report` work on the merge too.
-    let config = args.dirs[0].join("config.toml");
-    if config.exists() {
+    if let Some(config) = args
+        .dirs
+        .iter()
+        .map(|dir| dir.join("config.toml"))
+        .find(|config| config.exists())
+    {
         std::fs::copy(&config, args.out.join("config.toml"))?;
     }
     // The merged directory holds every point too, so it can be plotted or merged again.
