@@ -79,8 +79,8 @@ fn reduced(mut config: ExperimentConfig) -> ExperimentConfig {
     if config.simulate.is_some() && !config.workload.source.ends_with(".csv") {
         config.workload.source = "azure-conv-2023".into();
     }
-    // The whole rate shape within the minute.
-    config.workload.rate_shape_step = "5s".into();
+    // The whole rate shape within the minute (the shipped one has 24 steps).
+    config.workload.rate_shape_step = "2s".into();
     config
 }
 

@@ -463,6 +463,19 @@ impl ExperimentConfig {
             if step <= 0.0 {
                 return Err("workload.rate_shape_step: expected a positive duration".into());
             }
+            // The shape is scaled so its mean over one pass is the rate; a stream shorter than
+            // a pass would run at another mean rate than the one its rows report.
+            let pass_s = step * shape.len() as f64;
+            let duration_s = self.workload.duration_s()?;
+            if duration_s < pass_s {
+                return Err(format!(
+                    "workload.rate_shape: {} steps of {} take {pass_s} s, longer than the \
+                     {duration_s} s stream, so it would not run at workload.rate on average: \
+                     lengthen workload.duration or shorten workload.rate_shape_step",
+                    shape.len(),
+                    self.workload.rate_shape_step
+                ));
+            }
         }
         if self.simulate.is_none() {
             for (key, given) in [
@@ -545,10 +558,12 @@ impl ExperimentConfig {
             if plan.slice_factor == 0 {
                 return Err("plan.slice_factor: expected at least 1".into());
             }
-            if !(plan.headroom >= 0.0 && plan.headroom.is_finite()) {
+            if !(plan.headroom >= 0.0 && plan.headroom <= solver::problem::MAX_HEADROOM) {
                 return Err(format!(
-                    "plan.headroom = {}: expected a fraction >= 0",
-                    plan.headroom
+                    "plan.headroom = {}: expected a fraction from 0 to {} (plan for up to {} times the rate)",
+                    plan.headroom,
+                    solver::problem::MAX_HEADROOM,
+                    solver::problem::MAX_HEADROOM + 1.0
                 ));
             }
             if let Some(target) = plan.target
@@ -763,6 +778,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message.contains("rate"), "{err}");
+        // A rate shape longer than the stream never reaches its later steps, so the stream
+        // would not run at the rate its rows report.
+        let err = ExperimentConfig::parse(
+            "name = \"x\"\n[workload]\nsource = \"arena\"\nduration = \"30s\"\n\
+             rate_shape = [1.0, 3.0]\nrate_shape_step = \"1h\"\n[slo]\ntpot = \"120ms\"\n[plan]\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("workload.rate_shape"), "{err}");
+        let err = ExperimentConfig::parse(&format!("{base}headroom = 1e9\n"), Path::new("x.toml"))
+            .unwrap_err();
+        assert!(err.message.contains("plan.headroom"), "{err}");
     }
 
     #[test]

@@ -347,12 +347,25 @@ impl AutoscaleConfig {
                         ));
                     }
                     previous = Some(window.start_s);
-                    for name in window.counts.keys() {
+                    for (name, &count) in &window.counts {
                         if !type_names.contains(name) {
                             return Err(format!(
                                 "schedule window {k} names '{name}', which the cluster lacks \
                                  (it has: {}); add it to the cluster with 0 replicas",
                                 known()
+                            ));
+                        }
+                        // The limits clamp every count the autoscaler asks for; a schedule
+                        // asking outside them would silently run another fleet than it says.
+                        let (min, max, whose) = match self.limits.get(name) {
+                            Some(limits) => (limits.min, limits.max, "its limits"),
+                            None => (0, DEFAULT_MAX_REPLICAS, "the default limits"),
+                        };
+                        if !(min..=max).contains(&count) {
+                            return Err(format!(
+                                "schedule window {k} asks for {count} {name} replicas, outside \
+                                 {whose} ({min} to {max}); change the count or the type's \
+                                 limits (--scale-limits, or autoscale.limits in a config)"
                             ));
                         }
                     }

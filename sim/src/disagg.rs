@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 use crate::hist::Quantiles;
 use crate::time::{Nanos, from_secs};
 
+/// Slowest KV link accepted, GB/s.
+pub const MIN_LINK_GBS: f64 = 0.01;
+/// Longest per-transfer link latency accepted, seconds.
+pub const MAX_LINK_LATENCY_S: f64 = 10.0;
+
 /// The link between prefill and decode replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,15 +46,17 @@ impl Default for KvLink {
 impl KvLink {
     /// Checks that the bandwidth is positive and the latency non-negative.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.bandwidth_gbs.is_finite() && self.bandwidth_gbs > 0.0) {
+        // Bounds far outside any network between GPUs (1 GbE moves 0.125 GB/s), which keep a
+        // transfer's time from running off the simulated clock's range.
+        if !(self.bandwidth_gbs.is_finite() && self.bandwidth_gbs >= MIN_LINK_GBS) {
             return Err(format!(
-                "kv_link.bandwidth_gbs must be a finite number of GB/s > 0, found {}",
+                "kv_link.bandwidth_gbs must be a finite number of GB/s >= {MIN_LINK_GBS}, found {}",
                 self.bandwidth_gbs
             ));
         }
-        if !(self.latency_s.is_finite() && self.latency_s >= 0.0) {
+        if !(self.latency_s.is_finite() && (0.0..=MAX_LINK_LATENCY_S).contains(&self.latency_s)) {
             return Err(format!(
-                "kv_link.latency_s must be a finite number of seconds >= 0, found {}",
+                "kv_link.latency_s must be a number of seconds from 0 to {MAX_LINK_LATENCY_S}, found {}",
                 self.latency_s
             ));
         }

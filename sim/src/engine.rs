@@ -320,10 +320,13 @@ pub fn simulate(
             EventKind::ReplicaReady { replica } => run.replica_ready(replica as usize, now),
             EventKind::Autoscale => {
                 run.autoscale(now);
+                // A timer that cannot move forward (its clock saturated at the end of the
+                // nanosecond range) would fire for ever: it stops instead.
                 let next = run
                     .scaling
                     .as_ref()
-                    .and_then(|s| s.autoscaler.next_evaluation(now));
+                    .and_then(|s| s.autoscaler.next_evaluation(now))
+                    .filter(|&at| at > now);
                 if let Some(at) = next {
                     run.queue.push(at, EventKind::Autoscale);
                 }
@@ -331,7 +334,9 @@ pub fn simulate(
             }
             EventKind::Sample => {
                 run.sample(now)?;
-                sample_ns = sample_every.map(|every| now.saturating_add(every));
+                sample_ns = sample_every
+                    .map(|every| now.saturating_add(every))
+                    .filter(|&at| at > now);
                 if let Some(at) = sample_ns {
                     run.queue.push(at, EventKind::Sample);
                 }

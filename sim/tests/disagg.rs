@@ -288,6 +288,19 @@ fn unsupported_combinations_are_clear_errors() {
         ..continuous()
     };
     assert!(error(bad_link).contains("bandwidth_gbs"));
+    // A link so slow (or a latency so long) that one transfer would outlast the simulated
+    // clock's range once hung the run; both are refused.
+    for (bandwidth_gbs, latency_s, key) in [(1e-12, 0.0, "bandwidth_gbs"), (10.0, 1e9, "latency_s")]
+    {
+        let message = error(SimConfig {
+            kv_link: KvLink {
+                bandwidth_gbs,
+                latency_s,
+            },
+            ..continuous()
+        });
+        assert!(message.contains(key), "{message}");
+    }
     let err = Cluster::build_disaggregated(
         &parse_spec("A10G:1").unwrap(),
         &[ClusterEntry {

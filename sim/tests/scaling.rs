@@ -497,6 +497,19 @@ fn bad_autoscale_settings_are_clear_errors() {
         message.contains("'H100-SXM'") && message.contains("A10G"),
         "{message}"
     );
+    // A count outside the type's limits would be clamped, running another fleet than the
+    // schedule says.
+    let mut schedule = three_window_schedule(2.0);
+    schedule.schedule[1].counts.insert("A10G".into(), 100_000);
+    let message = err(schedule);
+    assert!(
+        message.contains("100000 A10G") && message.contains("0 to 64"),
+        "{message}"
+    );
+    let mut schedule = three_window_schedule(2.0);
+    schedule.limits = BTreeMap::from([("A10G".to_string(), ScaleLimits { min: 2, max: 8 })]);
+    let message = err(schedule);
+    assert!(message.contains("2 to 8"), "{message}");
     let message = err(AutoscaleConfig {
         limits: BTreeMap::from([("A10G".to_string(), ScaleLimits { min: 4, max: 2 })]),
         ..hpa(ScaleMetric::Queue, 1.0)

@@ -246,6 +246,10 @@ pub struct PlanProblem {
     pub headroom: f64,
 }
 
+/// Largest headroom accepted: a plan for up to 11 times the rate. Far beyond any margin a
+/// planner wants, and it keeps fleets (simulated by `--verify`) within memory.
+pub const MAX_HEADROOM: f64 = 10.0;
+
 fn check_non_negative(location: impl FnOnce() -> String, value: f64) -> Result<(), PlanError> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
@@ -271,6 +275,13 @@ impl PlanProblem {
             return Err(PlanError::ZeroSliceFactor);
         }
         check_non_negative(|| "headroom".to_string(), self.headroom)?;
+        if self.headroom > MAX_HEADROOM {
+            return Err(PlanError::InvalidNumber {
+                location: "headroom".to_string(),
+                value: self.headroom,
+                expected: "a fraction from 0 to 10 (plan for up to 11 times the rate)",
+            });
+        }
         for (index, gpu) in self.gpu_types.iter().enumerate() {
             if self.gpu_types[..index]
                 .iter()

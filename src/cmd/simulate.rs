@@ -176,7 +176,14 @@ impl DisaggregationArgs {
                 None => defaults.latency_s,
             },
         };
-        link.validate().map_err(|e| format!("--kv-link-gbs: {e}"))?;
+        link.validate().map_err(|e| {
+            let flag = if e.contains("latency") {
+                "--kv-link-latency"
+            } else {
+                "--kv-link-gbs"
+            };
+            format!("{flag}: {e}")
+        })?;
         Ok(link)
     }
 }

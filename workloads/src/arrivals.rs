@@ -7,6 +7,10 @@ use serde::Serialize;
 
 use crate::error::WorkloadError;
 
+/// Highest arrival rate accepted, req/s (one arrival per 100 ns): beyond it arrivals crowd onto
+/// the same nanoseconds of the simulated clock, and no fleet a run can hold would serve them.
+pub const MAX_RATE_RPS: f64 = 1e7;
+
 /// A piecewise-constant arrival rate over time (requests per second in each step).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RateProfile {
@@ -46,11 +50,11 @@ impl RateProfile {
                 "a positive number of seconds",
             ));
         }
-        if rates_rps.is_empty() || rates_rps.iter().any(|r| !(*r >= 0.0 && r.is_finite())) {
+        if rates_rps.is_empty() || rates_rps.iter().any(|r| !(*r >= 0.0 && *r <= MAX_RATE_RPS)) {
             return Err(WorkloadError::bad(
                 "profile rates",
                 format!("{rates_rps:?}"),
-                "one or more finite rates >= 0",
+                "one or more rates from 0 to 1e7 req/s",
             ));
         }
         if rates_rps.iter().all(|r| *r == 0.0) {
@@ -135,12 +139,23 @@ impl ArrivalProcess {
                 Err(WorkloadError::bad(name, v, "a positive finite number"))
             }
         };
+        let rate = |name: &str, v: f64| {
+            if v > 0.0 && v <= MAX_RATE_RPS {
+                Ok(())
+            } else {
+                Err(WorkloadError::bad(
+                    name,
+                    v,
+                    "a rate above 0 and at most 1e7 req/s",
+                ))
+            }
+        };
         match self {
             ArrivalProcess::Poisson { rate_rps } | ArrivalProcess::Constant { rate_rps } => {
-                positive("rate_rps", *rate_rps)
+                rate("rate_rps", *rate_rps)
             }
             ArrivalProcess::Gamma { rate_rps, cv } => {
-                positive("rate_rps", *rate_rps)?;
+                rate("rate_rps", *rate_rps)?;
                 positive("cv", *cv)
             }
             ArrivalProcess::OnOff {
@@ -148,7 +163,7 @@ impl ArrivalProcess {
                 on_s,
                 off_s,
             } => {
-                positive("on_rate_rps", *on_rate_rps)?;
+                rate("on_rate_rps", *on_rate_rps)?;
                 positive("on_s", *on_s)?;
                 if *off_s >= 0.0 && off_s.is_finite() {
                     Ok(())

@@ -319,6 +319,13 @@ fn bad_parameters_are_errors() {
         .is_err()
     );
     assert!(RateProfile::new(60.0, vec![0.0, 0.0], true).is_err());
+    // Rates past one arrival per 100 ns: arrivals would pile onto the same nanoseconds, and a
+    // run would grow without bound (1e300 req/s once filled gigabytes).
+    for rate_rps in [1e300, 2e7] {
+        assert!(ArrivalProcess::Poisson { rate_rps }.validate().is_err());
+        assert!(RateProfile::new(60.0, vec![1.0, rate_rps], true).is_err());
+    }
+    assert!(ArrivalProcess::Poisson { rate_rps: 1e7 }.validate().is_ok());
     assert!(
         presets::get("arena")
             .unwrap()
