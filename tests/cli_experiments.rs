@@ -571,10 +571,33 @@ fn whatif_finds_where_the_mix_changes() {
             "{book}: cost falls as the A100 price rises: {costs:?}"
         );
     }
-    // Each crossover sits between two swept prices whose mixes differ, and names the change.
-    for crossover in result["crossovers"].as_array().expect("crossovers") {
+    // Each crossover names one change, to within a cent; between two swept prices whose mixes
+    // differ, the crossovers chain from the lower one's mix to the higher one's (a bracket may
+    // hold several changes, and each is found).
+    let crossovers = result["crossovers"].as_array().expect("crossovers");
+    for crossover in crossovers {
         assert_ne!(crossover["below"], crossover["above"]);
         assert!(crossover["resolution"].as_f64().expect("resolution") <= 0.01);
+    }
+    for book in ["melange-2024", "neocloud"] {
+        let points: Vec<&Value> = sweep.iter().filter(|p| p["price_book"] == book).collect();
+        for pair in points.windows(2) {
+            let (low, high) = (pair[0]["price"].as_f64(), pair[1]["price"].as_f64());
+            let inside: Vec<&Value> = crossovers
+                .iter()
+                .filter(|c| c["price_book"] == book)
+                .filter(|c| c["price"].as_f64() > low && c["price"].as_f64() < high)
+                .collect();
+            if pair[0]["mix"] == pair[1]["mix"] {
+                continue;
+            }
+            assert!(!inside.is_empty(), "{book}: a change between {low:?} and {high:?}");
+            assert_eq!(inside[0]["below"], pair[0]["mix"], "{book}");
+            assert_eq!(inside[inside.len() - 1]["above"], pair[1]["mix"], "{book}");
+            for step in inside.windows(2) {
+                assert_eq!(step[0]["above"], step[1]["below"], "{book}");
+            }
+        }
     }
     assert!(out.join("whatif_A100-80GB_neocloud.png").exists());
     let err = common::fails(["whatif", "--workload", "arena", "--vary", "A100-80GB=4:1:1"]);

@@ -151,23 +151,32 @@ impl Planner<'_> {
         })
     }
 
-    /// Narrows a mix change between two prices to within a cent by bisection (the solver is
-    /// cheap); with several changes inside the bracket, this finds one of them.
-    fn crossover(
+    /// Every mix change between two prices whose mixes differ, each narrowed to within a cent
+    /// by bisection (the solver is cheap). A bracket may hold several changes (one type enters
+    /// at one price, another leaves at a higher one): a midpoint whose mix differs from both
+    /// ends splits it, and both halves are searched.
+    fn crossovers(
         &self,
         book: &gpu_models::PriceBook,
         below: &WhatIfPoint,
         above: &WhatIfPoint,
-    ) -> Result<Crossover, String> {
-        let (mut low, mut high) = (below.clone(), above.clone());
-        while high.price - low.price > 0.01 {
-            let middle = self.at(book, (low.price + high.price) / 2.0)?;
-            if middle.mix == low.mix {
-                low = middle;
-            } else {
-                high = middle;
-            }
+    ) -> Result<Vec<Crossover>, String> {
+        if above.price - below.price <= 0.01 {
+            return Ok(vec![Self::change(book, below, above)]);
         }
+        let middle = self.at(book, (below.price + above.price) / 2.0)?;
+        let mut found = Vec::new();
+        if middle.mix != below.mix {
+            found.extend(self.crossovers(book, below, &middle)?);
+        }
+        if middle.mix != above.mix {
+            found.extend(self.crossovers(book, &middle, above)?);
+        }
+        Ok(found)
+    }
+
+    /// The change between two mixes a cent or less apart.
+    fn change(book: &gpu_models::PriceBook, low: &WhatIfPoint, high: &WhatIfPoint) -> Crossover {
         let entering = high
             .mix
             .keys()
@@ -180,15 +189,15 @@ impl Planner<'_> {
             .filter(|gpu| !high.mix.contains_key(*gpu))
             .cloned()
             .collect();
-        Ok(Crossover {
+        Crossover {
             price_book: book.name.clone(),
             price: (low.price + high.price) / 2.0,
             resolution: (high.price - low.price) / 2.0,
-            below: low.mix,
-            above: high.mix,
+            below: low.mix.clone(),
+            above: high.mix.clone(),
             entering,
             leaving,
-        })
+        }
     }
 }
 
@@ -264,7 +273,7 @@ pub fn run(args: WhatIfArgs, catalog: &Catalog) -> CmdResult {
             .collect::<Result<_, _>>()?;
         for pair in points.windows(2) {
             if pair[0].mix != pair[1].mix {
-                crossovers.push(planner.crossover(book, &pair[0], &pair[1])?);
+                crossovers.extend(planner.crossovers(book, &pair[0], &pair[1])?);
             }
         }
         sweep.extend(points);
