@@ -363,6 +363,18 @@ fn instance_rejects_bad_arguments_clearly() {
         "int3",
     ]);
     assert!(err.contains("--dtype") && err.contains("int3"), "{err}");
+    // An empty decode batch printed a 0 ms step and NaN tokens/s; prompts and contexts past the
+    // model length were timed as if the engine could run them.
+    let base = ["instance", "--model", "Llama-2-7B", "--gpu", "A10G"];
+    for (flag, value, says) in [
+        ("--decode-batch", "8,0", "--decode-batch"),
+        ("--prefill", "0", "--prefill"),
+        ("--prefill", "512,5000", "max model length (4096"),
+        ("--context", "4096", "max model length (4096"),
+    ] {
+        let err = fails(base.iter().copied().chain([flag, value]));
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
 }
 
 #[test]

@@ -591,7 +591,10 @@ fn whatif_finds_where_the_mix_changes() {
             if pair[0]["mix"] == pair[1]["mix"] {
                 continue;
             }
-            assert!(!inside.is_empty(), "{book}: a change between {low:?} and {high:?}");
+            assert!(
+                !inside.is_empty(),
+                "{book}: a change between {low:?} and {high:?}"
+            );
             assert_eq!(inside[0]["below"], pair[0]["mix"], "{book}");
             assert_eq!(inside[inside.len() - 1]["above"], pair[1]["mix"], "{book}");
             for step in inside.windows(2) {

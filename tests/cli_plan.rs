@@ -237,6 +237,25 @@ fn bad_plan_input_is_a_clear_error() {
     );
     let err = fails(["plan", "--melange-json", path, "--headroom", "-0.5"]);
     assert!(err.contains("headroom") && err.contains("-0.5"), "{err}");
+    let err = fails(["plan", "--melange-json", path, "--headroom", "1e9"]);
+    assert!(err.contains("headroom") && err.contains("0 to 10"), "{err}");
+    // The file holds capacities, prices and the mix: profiling and workload flags, which it
+    // would silently ignore, cannot come with it; nor verification settings without --verify.
+    for flag in [
+        ["--gpus", "L4"],
+        ["--slo-tpot", "40ms"],
+        ["--prices", "neocloud"],
+    ] {
+        let err = fails(["plan", "--melange-json", path].into_iter().chain(flag));
+        assert!(
+            err.contains("cannot be used with") && err.contains(flag[0]),
+            "{err}"
+        );
+    }
+    for flag in [["--router", "random"], ["--max-rounds", "3"]] {
+        let err = fails(["plan", "--workload", "arena"].into_iter().chain(flag));
+        assert!(err.contains("--verify"), "{err}");
+    }
     let err = fails(["plan", "--melange-json", path, "--time-limit", "-1"]);
     assert!(err.contains("--time-limit"), "{err}");
     // Too large for a duration: an error, not an overflow panic.

@@ -221,14 +221,18 @@ pub struct InstanceArgs {
     /// Use a measured latency table (CSV) instead of the roofline model.
     #[arg(long, value_name = "FILE")]
     pub latency_table: Option<PathBuf>,
-    /// Prompt lengths to time a lone prefill for (comma-separated tokens).
-    #[arg(long, value_delimiter = ',', default_values_t = [128u32, 512, 2048])]
+    /// Prompt lengths to time a lone prefill for (comma-separated tokens, each within the
+    /// instance's max model length).
+    #[arg(long, value_delimiter = ',', default_values_t = [128u32, 512, 2048],
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub prefill: Vec<u32>,
-    /// Decode batch sizes to time one step for (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 8, 32, 128])]
+    /// Decode batch sizes to time one step for (comma-separated, at least 1).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 8, 32, 128],
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub decode_batch: Vec<u32>,
-    /// Context length (tokens in the cache) of each decoding sequence.
-    #[arg(long, default_value_t = 1024)]
+    /// Context length (tokens in the cache) of each decoding sequence, below the instance's max
+    /// model length.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub context: u32,
     /// Price book.
     #[arg(long)]
@@ -319,6 +323,24 @@ pub fn instance(args: InstanceArgs, catalog: &Catalog) -> CmdResult {
                 .map(|p| p * f64::from(args.tp)),
         },
         Ok(inst) => {
+            // A prompt or context the engine would never admit times nothing it could run.
+            if let Some(tokens) = args.prefill.iter().find(|&&t| t > inst.max_model_len) {
+                return Err(format!(
+                    "--prefill {tokens}: longer than the instance's max model length ({} tokens); \
+                     give shorter prompts or raise --max-model-len",
+                    inst.max_model_len
+                )
+                .into());
+            }
+            if args.context >= inst.max_model_len {
+                return Err(format!(
+                    "--context {}: at or past the instance's max model length ({} tokens), \
+                     where no sequence is still decoding; give a shorter context or raise \
+                     --max-model-len",
+                    args.context, inst.max_model_len
+                )
+                .into());
+            }
             let usd_per_hour = inst.usd_per_hour(book);
             let decode = args
                 .decode_batch

@@ -20,7 +20,14 @@ use super::profile::{ProfileArgs, render_profiles};
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Mélange input JSON (`gpu_info`, `workload_distribution`, `total_request_rate`, `slice_factor`).
-    #[arg(long)]
+    /// The file holds the capacities, prices and mix, so the profiling, workload and engine
+    /// flags of `--workload` planning cannot be given with it.
+    #[arg(long, conflicts_with_all = [
+        "workload", "gpus", "tpot_stat", "ttft_stat", "buckets", "lengths", "requests_per_trial",
+        "replicates", "tolerance", "prices", "seed", "cache_dir", "no_cache", "model", "batching",
+        "max_num_seqs", "max_batched_tokens", "preemption", "queue", "mem_util", "max_model_len",
+        "dtype", "slo_ttft", "slo_tpot", "slo_norm_latency", "duration",
+    ])]
     pub melange_json: Option<std::path::PathBuf>,
     /// Slices per bucket, replacing the file's `slice_factor`.
     #[arg(long)]
@@ -76,10 +83,10 @@ pub struct PlanArgs {
     #[arg(long, requires = "verify", allow_negative_numbers = true)]
     pub target: Option<f64>,
     /// With --verify: rounds of derating and re-planning before giving up.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, requires = "verify")]
     pub max_rounds: u32,
     /// With --verify: router of the simulated fleet.
-    #[arg(long, default_value = "melange")]
+    #[arg(long, default_value = "melange", requires = "verify")]
     pub router: String,
     /// With --workload: also plan one fleet per time window of a rate forecast, given as
     /// consecutive `LENGTH=RATE` windows (e.g. `6h=2,6h=10,12h=4`), and compare the schedule's
