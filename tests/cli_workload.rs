@@ -226,6 +226,24 @@ fn stats_reject_bad_traces_naming_the_line() {
     let sorted = succeeds_json(["workload", "stats", unsorted, "--sort", "--json"]);
     assert_eq!(sorted["summary"]["stats"]["requests"], 3);
     assert_eq!(sorted["summary"]["stats"]["span_s"], 2.0);
+    // Options with nothing to act on are errors, not silently ignored.
+    let err = fails(["workload", "stats", unsorted, "--sort", "--seed", "3"]);
+    assert!(err.contains("--seed"), "{err}");
+    let err = fails(["workload", "stats", unsorted, "--over-limit", "clip"]);
+    assert!(err.contains("--max-context"), "{err}");
+    for flag in ["--sort", "--skip-bad-rows", "--include-failed"] {
+        let err = fails(["workload", "stats", "arena", flag]);
+        assert!(err.contains(flag) && err.contains("preset"), "{err}");
+    }
+    let err = fails([
+        "simulate",
+        "--preset",
+        "arena",
+        "--cluster",
+        "A10G:1",
+        "--skip-bad-rows",
+    ]);
+    assert!(err.contains("--skip-bad-rows"), "{err}");
 
     let bad_field = dir.write(
         "bad_field.csv",

@@ -18,10 +18,12 @@ pub struct SourceArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "preset")]
     pub trace: Option<PathBuf>,
     /// Force the trace format: normalized, parquet, azure, burstgpt, mooncake.
-    #[arg(long, requires = "trace")]
+    // `requires` alone lets these through beside --preset (a present conflicting argument
+    // lifts clap's requirement), so they conflict with it too.
+    #[arg(long, requires = "trace", conflicts_with = "preset")]
     pub format: Option<TraceFormat>,
     /// Skip malformed trace rows (counted) instead of stopping.
-    #[arg(long, requires = "trace")]
+    #[arg(long, requires = "trace", conflicts_with = "preset")]
     pub skip_bad_rows: bool,
     /// Built-in workload preset (see `medley workload presets`).
     #[arg(long)]

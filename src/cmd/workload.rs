@@ -88,9 +88,9 @@ pub struct StatsArgs {
     /// Preset only: seconds of arrivals (default 3600; for a trace, `--window`).
     #[arg(long, allow_negative_numbers = true)]
     pub duration: Option<f64>,
-    /// Seed for presets and for --spread-window.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed for presets and for --spread-window (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Keep arrivals in [START, END) seconds, rebased to 0.
     #[arg(long, num_args = 2, value_names = ["START", "END"])]
     pub window: Option<Vec<f64>>,
@@ -104,7 +104,7 @@ pub struct StatsArgs {
     #[arg(long)]
     pub max_context: Option<u32>,
     /// What to do with requests over --max-context.
-    #[arg(long, value_enum, default_value = "drop")]
+    #[arg(long, value_enum, default_value = "drop", requires = "max_context")]
     pub over_limit: OverLimitArg,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -169,12 +169,28 @@ fn stats(args: StatsArgs) -> CmdResult {
     let path = PathBuf::from(&args.source);
     let summary = match presets::get(&args.source) {
         Ok(preset) if !path.exists() => {
+            // Reading options have nothing to read in a generated stream.
+            for (flag, given) in [
+                ("--format", args.format.is_some()),
+                ("--skip-bad-rows", args.skip_bad_rows),
+                ("--sort", args.sort),
+                ("--include-failed", args.include_failed),
+                ("--spread-window", args.spread_window.is_some()),
+            ] {
+                if given {
+                    return Err(format!(
+                        "{flag} applies to trace files only, and {} is a preset",
+                        args.source
+                    )
+                    .into());
+                }
+            }
             let rate = args.rate.unwrap_or(preset.default_rate_rps);
             source::preset_stats(
                 &preset,
                 rate,
                 args.duration.unwrap_or(3600.0),
-                args.seed,
+                args.seed.unwrap_or(0),
                 &transforms,
                 BucketEdges::melange(),
             )?
@@ -192,6 +208,14 @@ fn stats(args: StatsArgs) -> CmdResult {
                     .into());
                 }
             }
+            if args.seed.is_some() && args.spread_window.is_none() {
+                return Err(format!(
+                    "--seed draws a preset's stream or --spread-window's offsets, and the trace \
+                     {} has neither",
+                    args.source
+                )
+                .into());
+            }
             let options = ReadOptions {
                 format: args.format.map(TraceFormat::from),
                 skip_bad_rows: args.skip_bad_rows,
@@ -199,7 +223,7 @@ fn stats(args: StatsArgs) -> CmdResult {
                 include_failed: args.include_failed,
                 spread: args.spread_window.map(|window_s| Spread {
                     window_s,
-                    seed: args.seed,
+                    seed: args.seed.unwrap_or(0),
                 }),
             };
             source::trace_stats(&path, &options, &transforms, BucketEdges::melange())?
