@@ -383,7 +383,57 @@ impl ExperimentConfig {
             }
         }
         config.validate().map_err(error)?;
+        let autoscale_keys: Vec<String> = toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|table| {
+                let autoscale = table.get("simulate")?.get("autoscale")?.as_table()?;
+                Some(autoscale.keys().cloned().collect())
+            })
+            .unwrap_or_default();
+        config
+            .check_autoscale_keys(&autoscale_keys)
+            .map_err(error)?;
         Ok(config)
+    }
+
+    /// Refuses `[simulate.autoscale]` keys (as written in the file) that no policy the config
+    /// runs reads: with `policy = "static"`, say, a `cooldown_s` would change nothing.
+    fn check_autoscale_keys(&self, keys: &[String]) -> Result<(), String> {
+        let Some(simulate) = &self.simulate else {
+            return Ok(());
+        };
+        let base = simulate.autoscale.clone().unwrap_or_default();
+        // The policies that run: the sweep's, which replace the table's, or the table's.
+        let running: Vec<sim::AutoscalePolicy> = if self.sweep.autoscalers.is_empty() {
+            vec![base.policy]
+        } else {
+            self.sweep
+                .autoscalers
+                .iter()
+                .filter_map(|name| sim::AutoscalePolicy::parse(name))
+                .collect()
+        };
+        let names = |policies: &[sim::AutoscalePolicy]| {
+            policies
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for key in keys {
+            let Some(readers) = sim::AutoscaleConfig::readers_of(key) else {
+                continue;
+            };
+            if !running.iter().any(|policy| readers.contains(policy)) {
+                return Err(format!(
+                    "simulate.autoscale.{key} has no effect: only {} read it, and this config \
+                     runs {}",
+                    names(readers),
+                    names(&running)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The resolved config a run stored in its results directory (`config.toml`), unchecked:
@@ -813,6 +863,21 @@ mod tests {
             let err = ExperimentConfig::parse(&text, Path::new("x.toml")).unwrap_err();
             assert!(err.message.contains(key), "{key}: {err}");
         }
+        // An autoscaler setting that no policy the config runs reads would change nothing.
+        let idle =
+            format!("{with_slo}[simulate.autoscale]\npolicy = \"static\"\ncooldown_s = 30.0\n");
+        let err = ExperimentConfig::parse(&idle, Path::new("x.toml")).unwrap_err();
+        assert!(
+            err.message.contains("simulate.autoscale.cooldown_s") && err.message.contains("static"),
+            "{err}"
+        );
+        let hpa_only =
+            format!("{with_slo}[simulate.autoscale]\npolicy = \"reactive\"\nhpa_target = 4.0\n");
+        let err = ExperimentConfig::parse(&hpa_only, Path::new("x.toml")).unwrap_err();
+        assert!(err.message.contains("hpa_target"), "{err}");
+        // Swept, the policies that run are the sweep's: one of them reads it.
+        let swept = format!("{idle}[sweep]\nautoscalers = [\"static\", \"reactive\"]\n");
+        ExperimentConfig::parse(&swept, Path::new("x.toml")).unwrap();
     }
 
     #[test]

@@ -226,6 +226,22 @@ impl Default for AutoscaleConfig {
 }
 
 impl AutoscaleConfig {
+    /// The policies that read the setting `key` (a field name, as in a config file); `None` for
+    /// a key that is not a setting. A setting no running policy reads is a mistake worth an
+    /// error, not a silent no-op.
+    pub fn readers_of(key: &str) -> Option<&'static [AutoscalePolicy]> {
+        use AutoscalePolicy::{Hpa, Reactive, Schedule, Static};
+        Some(match key {
+            "policy" => &[Static, Reactive, Hpa, Schedule],
+            "metric" | "interval_s" | "cooldown_s" => &[Reactive, Hpa],
+            "scale_up_threshold" | "scale_down_threshold" | "step" => &[Reactive],
+            "hpa_target" | "hpa_tolerance" => &[Hpa],
+            "schedule" | "schedule_lead_s" => &[Schedule],
+            "limits" | "load_gbs" => &[Reactive, Hpa, Schedule],
+            _ => return None,
+        })
+    }
+
     /// Scale-up threshold, scale-down threshold and HPA target, defaults filled in.
     pub fn thresholds(&self) -> (f64, f64, f64) {
         let (up, down, target) = self.metric.default_thresholds();
