@@ -133,7 +133,7 @@ pub struct MemoryConfig {
     pub mem_util: f64,
     /// Longest request accepted, tokens (default: the model's context).
     pub max_model_len: Option<u32>,
-    /// Weight precision: `bf16` or `fp8`.
+    /// Weight precision: `bf16` (or `fp16`, the same size) or `fp8`.
     pub dtype: String,
 }
 
@@ -252,7 +252,25 @@ impl Default for SimulateConfig {
 pub struct EfficiencyConfig {
     /// Request sizes `[input, output]` in tokens whose buckets get a tokens-per-dollar-vs-SLO
     /// figure (when the sweep has several TPOT targets); empty: the three most common buckets.
+    #[serde(deserialize_with = "token_pairs")]
     pub sizes: Vec<[u32; 2]>,
+}
+
+/// `[[input, output], ...]`, refusing entries of another length (a fixed-size array read from
+/// TOML would quietly drop a third number).
+fn token_pairs<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<[u32; 2]>, D::Error> {
+    let entries = Vec::<Vec<u32>>::deserialize(deserializer)?;
+    entries
+        .into_iter()
+        .map(|entry| match entry[..] {
+            [input, output] => Ok([input, output]),
+            _ => Err(serde::de::Error::custom(format!(
+                "{entry:?}: expected [input, output] tokens, two numbers"
+            ))),
+        })
+        .collect()
 }
 
 /// Sweep axes; an empty axis keeps the base value. The grid is their cartesian product.
@@ -561,9 +579,12 @@ impl ExperimentConfig {
         }
         if gpu_models::WeightDtype::parse(&self.memory.dtype).is_none() {
             return Err(format!(
-                "memory.dtype = \"{}\": expected bf16 or fp8",
+                "memory.dtype = \"{}\": expected bf16 (or fp16, the same size) or fp8",
                 self.memory.dtype
             ));
+        }
+        if self.memory.max_model_len == Some(0) {
+            return Err("memory.max_model_len: expected at least 1 token".into());
         }
         if self.engine.max_num_seqs == 0 {
             return Err("engine.max_num_seqs: expected at least 1".into());
@@ -718,6 +739,52 @@ impl ExperimentConfig {
                 }
             }
         }
+        self.check_priced_gpus_are_used()
+    }
+
+    /// Refuses what-if prices for a GPU no fleet of the config has: its rows would be labelled
+    /// with a price that changes nothing.
+    fn check_priced_gpus_are_used(&self) -> Result<(), String> {
+        if self.sweep.prices.is_empty() {
+            return Ok(());
+        }
+        // Names as the built-in catalog spells them (`H100` is `H100-SXM`); a GPU only a
+        // user's catalog file knows is compared as written.
+        let catalog = gpu_models::Catalog::builtin();
+        let canonical = |name: &str| {
+            let gpu = name.split(':').next().unwrap_or(name).trim();
+            catalog
+                .gpu(gpu)
+                .map_or_else(|_| gpu.to_string(), |spec| spec.name.clone())
+        };
+        let mut used: Vec<String> = Vec::new();
+        if let Some(simulate) = &self.simulate {
+            for spec in std::iter::once(&simulate.cluster).chain(&self.sweep.clusters) {
+                for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+                    used.push(canonical(part));
+                }
+            }
+        } else {
+            for name in self
+                .profile
+                .gpus
+                .iter()
+                .chain(self.sweep.gpu_sets.iter().flatten())
+            {
+                used.push(canonical(name));
+            }
+        }
+        for gpu in self.sweep.prices.keys() {
+            if !used.contains(&canonical(gpu)) {
+                used.sort();
+                used.dedup();
+                return Err(format!(
+                    "sweep.prices.{gpu}: no fleet of this config has that GPU (it uses {}), so \
+                     its prices would change nothing",
+                    used.join(", ")
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -810,6 +877,13 @@ mod tests {
                 "[sweep]\nprices = { H100-SXM = [0.0] }\n",
                 "sweep.prices.H100-SXM",
             ),
+            // Prices for a GPU no fleet has would label rows with a change that changes nothing.
+            (
+                "[profile]\ngpus = [\"L4\", \"A10G\"]\n[sweep]\nprices = { H100 = [2.0] }\n",
+                "sweep.prices.H100",
+            ),
+            ("[memory]\nmax_model_len = 0\n", "memory.max_model_len"),
+            ("[efficiency]\nsizes = [[100, 100, 5]]\n", "[100, 100, 5]"),
         ];
         for (extra, key) in cases {
             let err = ExperimentConfig::parse(&format!("{base}{extra}"), Path::new("x.toml"))
