@@ -224,3 +224,29 @@ routers = ["round-robin", "least-outstanding"]
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// The routers that follow an assignment route by the plan itself in a plan experiment (the
+/// mixed fleet by its slices, a single-type fleet sends its one type everything); they once
+/// failed for want of an `--assignment` file.
+#[test]
+fn plan_experiments_route_by_the_plans_own_assignment() {
+    for router in ["size-aware", "solver-proportional"] {
+        let text = TINY_PLAN
+            .replace("[plan]\n", &format!("[plan]\nrouter = \"{router}\"\n"))
+            .replace("rates = [1.0, 3.0]", "rates = [3.0]")
+            .replace("tpot = [\"80ms\", \"160ms\"]", "tpot = [\"160ms\"]");
+        let config = ExperimentConfig::parse(&text, Path::new("tiny.toml")).expect("valid config");
+        let out = temp_dir(router);
+        runner::run(&config, &Catalog::builtin(), &options(&out, None), &|_| {})
+            .unwrap_or_else(|err| panic!("{router}: {err}"));
+        let points = runner::read_points(std::slice::from_ref(&out)).unwrap();
+        let rows: Vec<_> = points.iter().flat_map(|p| &p.rows).collect();
+        assert!(rows.iter().any(|r| r.fleet == "mixed"), "{router}");
+        assert!(rows.iter().any(|r| r.fleet == "single"), "{router}");
+        for row in rows {
+            assert_eq!(row.router, router);
+            assert!(row.completed > 0, "{router}: {row:?}");
+        }
+        let _ = std::fs::remove_dir_all(out);
+    }
+}

@@ -136,6 +136,12 @@ pub fn bucket_label(row: usize, column: usize) -> String {
     format!("in{row}/out{column}")
 }
 
+/// The `(input, output)` bucket of a [`bucket_label`]; `None` for any other label.
+pub fn parse_bucket_label(label: &str) -> Option<(usize, usize)> {
+    let (input, output) = label.strip_prefix("in")?.split_once("/out")?;
+    Some((input.parse().ok()?, output.parse().ok()?))
+}
+
 /// Checks that `table` is `rows × columns`, naming the key on failure.
 fn check_grid(
     location: &str,

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
-use sim::{CapacityTable, Cluster, RecordSink, RequestRecord, RequestStatus, SimConfig};
+use sim::{
+    AssignmentTable, CapacityTable, Cluster, RecordSink, RequestRecord, RequestStatus, SimConfig,
+};
 use workloads::{BucketEdges, Request};
 
 use crate::plan::{Plan, solve};
@@ -172,6 +174,24 @@ impl RecordSink for ValidationSink<'_> {
     fn sample(&mut self, _: &sim::SampleRecord) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The load a plan sends each type in each size bucket (planned req/s), as the size-aware and
+/// solver-proportional routers read it; `None` when a bucket is not one of `edges`' cells (a
+/// plan of Mélange's JSON names its buckets as it likes).
+pub fn plan_assignment(plan: &Plan, edges: &BucketEdges) -> Option<AssignmentTable> {
+    let mut table = AssignmentTable::new(edges.clone());
+    for class in &plan.classes {
+        for bucket in &class.buckets {
+            let (input, output) = crate::melange::parse_bucket_label(&bucket.bucket)?;
+            for share in &bucket.shares {
+                let load =
+                    table.load(&share.gpu_type, input, output) + bucket.rate * share.fraction;
+                table.set(&share.gpu_type, input, output, load).ok()?;
+            }
+        }
+    }
+    Some(table)
 }
 
 /// Simulates `cluster` on `requests` and checks the profiled SLO overall, per type and per bucket.
@@ -402,10 +422,19 @@ pub fn plan_and_verify(
         };
         first_cost.get_or_insert(plan.hourly_cost);
         let cluster = build_cluster(&plan)?;
+        // Routers that follow an assignment (size-aware, solver-proportional) follow this
+        // round's plan, unless the caller gave a table of its own.
+        let sim = match &settings.sim.assignment {
+            Some(_) => settings.sim.clone(),
+            None => SimConfig {
+                assignment: plan_assignment(&plan, &capacity.edges),
+                ..settings.sim.clone()
+            },
+        };
         let validation = validate(
             &cluster,
             Some(capacity),
-            &settings.sim,
+            &sim,
             slo,
             &capacity.edges,
             requests.iter().cloned(),

@@ -52,6 +52,13 @@ impl From<FormatArg> for TraceFormat {
     }
 }
 
+/// A duration flag: `90s`, `10m`, `1h`, `500ms`, or a bare number of seconds, as elsewhere.
+fn duration_arg(text: &str) -> Result<f64, String> {
+    sim::parse_duration_s(text).ok_or_else(|| {
+        format!("expected a duration like 90s, 10m or 1h (or seconds), found '{text}'")
+    })
+}
+
 /// What to do with requests over `--max-context`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OverLimitArg {
@@ -85,8 +92,9 @@ pub struct StatsArgs {
     /// `--scale-rate`).
     #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    /// Preset only: seconds of arrivals (default 3600; for a trace, `--window`).
-    #[arg(long, allow_negative_numbers = true)]
+    /// Preset only: length of the stream, e.g. `30m` or `3600` seconds (default 1h; for a
+    /// trace, `--window`).
+    #[arg(long, allow_negative_numbers = true, value_parser = duration_arg)]
     pub duration: Option<f64>,
     /// Seed for presets and for --spread-window (default 0).
     #[arg(long)]
@@ -119,8 +127,8 @@ pub struct GenArgs {
     /// Requests per second.
     #[arg(long, allow_negative_numbers = true)]
     pub rate: f64,
-    /// Seconds of arrivals.
-    #[arg(long, allow_negative_numbers = true)]
+    /// Length of the stream, e.g. `10m` or `600` seconds.
+    #[arg(long, allow_negative_numbers = true, value_parser = duration_arg)]
     pub duration: f64,
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
