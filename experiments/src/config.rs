@@ -401,11 +401,20 @@ impl ExperimentConfig {
             }
         }
         config.validate().map_err(error)?;
+        // Keys set away from their defaults: a resolved config (`config.toml` of a results
+        // directory, re-run as it is) writes every key, the unread ones at their defaults.
+        let defaults = toml::Table::try_from(sim::AutoscaleConfig::default()).unwrap_or_default();
         let autoscale_keys: Vec<String> = toml::from_str::<toml::Table>(text)
             .ok()
             .and_then(|table| {
-                let autoscale = table.get("simulate")?.get("autoscale")?.as_table()?;
-                Some(autoscale.keys().cloned().collect())
+                let autoscale = table.get("simulate")?.get("autoscale")?.as_table()?.clone();
+                Some(
+                    autoscale
+                        .into_iter()
+                        .filter(|(key, value)| defaults.get(key) != Some(value))
+                        .map(|(key, _)| key)
+                        .collect(),
+                )
             })
             .unwrap_or_default();
         config
@@ -681,19 +690,30 @@ impl ExperimentConfig {
             {
                 sim::parse_spec(spec).map_err(|err| format!("simulate.cluster: {err}"))?;
             }
-            for router in std::iter::once(&simulate.router).chain(&self.sweep.routers) {
-                check_router("simulate.router", router)?;
+            // Each value is named by the key it came from: the base setting or the sweep axis.
+            let routers = std::iter::once(("simulate.router", &simulate.router))
+                .chain(self.sweep.routers.iter().map(|r| ("sweep.routers", r)));
+            for (key, router) in routers {
+                check_router(key, router)?;
                 if sim::RouterKind::parse(router).is_some_and(sim::RouterKind::needs_table) {
                     return Err(format!(
-                        "simulate.router = \"{router}\": this router needs capacity profiles, which only [plan] experiments make; use it as plan.router"
+                        "{key}: \"{router}\" needs capacity profiles, which only [plan] experiments make; use it as plan.router"
                     ));
                 }
             }
-            for queue in std::iter::once(&simulate.queue).chain(&self.sweep.queues) {
-                if sim::QueueKind::parse(queue).is_none() {
+            let queues = std::iter::once(("simulate.queue", &simulate.queue))
+                .chain(self.sweep.queues.iter().map(|q| ("sweep.queues", q)));
+            for (key, queue) in queues {
+                let Some(kind) = sim::QueueKind::parse(queue) else {
                     return Err(format!(
-                        "simulate.queue = \"{queue}\": expected one of {}",
+                        "{key}: \"{queue}\" is not a queue order; expected one of {}",
                         sim::QueueKind::ALL.map(sim::QueueKind::name).join(", ")
+                    ));
+                };
+                if kind.needs_ttft_target() && self.slo.ttft.is_none() && self.sweep.ttft.is_empty()
+                {
+                    return Err(format!(
+                        "{key}: \"{queue}\" orders by TTFT deadlines: set slo.ttft (or sweep.ttft)"
                     ));
                 }
             }
@@ -818,7 +838,7 @@ fn check_rate(key: &str, rate: f64) -> Result<(), String> {
 fn check_router(key: &str, name: &str) -> Result<(), String> {
     sim::RouterKind::parse(name).map(|_| ()).ok_or_else(|| {
         format!(
-            "{key} = \"{name}\": expected one of {}",
+            "{key}: \"{name}\" is not a router; expected one of {}",
             sim::RouterKind::ALL.map(sim::RouterKind::name).join(", ")
         )
     })
@@ -931,6 +951,16 @@ mod tests {
             (
                 format!("{with_slo}[profile]\nbuckets = \"nonsense\"\n"),
                 "profile.buckets",
+            ),
+            // A bad value names the key it came from, and a deadline queue needs a TTFT target.
+            (
+                format!("{with_slo}[sweep]\nrouters = [\"bogus\"]\n"),
+                "sweep.routers",
+            ),
+            (
+                base.replace("cluster = ", "queue = \"edf\"\ncluster = ")
+                    + "[slo]\ntpot = \"120ms\"\n",
+                "slo.ttft",
             ),
         ];
         for (text, key) in cases {

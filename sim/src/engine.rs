@@ -134,8 +134,8 @@ impl SimConfig {
             && !DeadlineTable::from_slo(&self.slo, &self.slo_classes).any()
         {
             return Err(format!(
-                "the {} queue orders by TTFT deadlines: set a TTFT target (slo.ttft_s or \
-                 slo_classes[k].ttft_s; --slo-ttft on the command line)",
+                "the {} queue orders by TTFT deadlines: set a TTFT target (--slo-ttft on the \
+                 command line, slo.ttft in an experiment config)",
                 self.queue
             ));
         }
