@@ -130,7 +130,10 @@ fn fit_recovers_a_table_made_by_known_factors() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("made.csv");
     std::fs::write(&path, csv).unwrap();
-    let report = calibrate(&path, &catalog, Some("A100-80GB")).unwrap();
+    let report = calibrate(&path, &catalog, Some("A100-80GB"));
+    // Cleaned up before any assertion, so a failing run leaves nothing behind either.
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = report.unwrap();
     let fit = &report.fits[0];
     assert!(fit.prefill_mape_after < 1.0, "{}", fit.prefill_mape_after);
     assert!(fit.decode_mape_after < 1.0, "{}", fit.decode_mape_after);

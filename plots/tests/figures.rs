@@ -6,13 +6,34 @@ use std::path::{Path, PathBuf};
 
 use plots::*;
 
-/// A fresh, empty directory unique to this test process and test.
-fn out_dir(test: &str) -> PathBuf {
+/// A fresh, empty directory unique to this test process and test, removed when dropped.
+struct OutDir(PathBuf);
+
+impl std::ops::Deref for OutDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for OutDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn out_dir(test: &str) -> OutDir {
     let dir = std::env::temp_dir().join(format!("medley-plots-{}-{test}", std::process::id()));
     if dir.exists() {
         fs::remove_dir_all(&dir).expect("remove old test output");
     }
-    dir
+    OutDir(dir)
 }
 
 /// Width and height from the PNG signature and IHDR chunk.
