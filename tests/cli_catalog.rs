@@ -519,6 +519,18 @@ fn a_bad_catalog_file_is_an_error_naming_the_file_and_the_key() {
             "ZZ-9",
         ),
         ("unknown_section.toml", "[[gpus]]\nname = \"L4\"\n", "gpus"),
+        // A name cluster specs cannot spell, and memory that overflowed the KV-token count.
+        (
+            "empty_name.toml",
+            "[[gpu]]\nname = \"\"\nmem_gb = 10\nmem_bw_gbs = 100\ndense_tflops = 10\n\
+             link_gbs_bidir = 10\nhost_link_gbs = 10\ntdp_w = 100\n",
+            "a name must be non-empty",
+        ),
+        (
+            "huge_memory.toml",
+            "[[gpu]]\nname = \"L4\"\nmem_gb = 1e308\n",
+            "mem_gb",
+        ),
         ("not_toml.toml", "this is not toml [", "not_toml.toml"),
     ];
     for (file, text, key) in cases {

@@ -382,7 +382,19 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
+/// Ceiling on a GPU's memory (GB), bandwidths (GB/s) and TFLOPS: far beyond any accelerator,
+/// and low enough that KV-cache token counts and times stay in range.
+const MAX_GPU_FIGURE: f64 = 1e6;
+
 fn check_gpu(spec: &GpuSpec) -> Result<(), String> {
+    // Cluster specs (`GPU:count[:tpN]`, comma-separated) could not name a GPU with these.
+    let name = &spec.name;
+    if name.trim().is_empty() || name.trim() != name || name.contains([':', ',', '=']) {
+        return Err(format!(
+            "gpu '{name}': a name must be non-empty, without surrounding spaces, ':', ',' or '=' \
+             (cluster specs like A10G:2 use them)"
+        ));
+    }
     let positive = [
         ("mem_gb", spec.mem_gb),
         ("mem_bw_gbs", spec.mem_bw_gbs),
@@ -391,9 +403,9 @@ fn check_gpu(spec: &GpuSpec) -> Result<(), String> {
         ("host_link_gbs", spec.host_link_gbs),
     ];
     for (key, value) in positive {
-        if !(value.is_finite() && value > 0.0) {
+        if !(value > 0.0 && value <= MAX_GPU_FIGURE) {
             return Err(format!(
-                "gpu '{}': {key} must be a positive number, found {value}",
+                "gpu '{}': {key} must be a positive number up to {MAX_GPU_FIGURE:e}, found {value}",
                 spec.name
             ));
         }
