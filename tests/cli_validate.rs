@@ -197,4 +197,25 @@ fn bad_input_gets_a_clear_error() {
         err.contains("fastest") && err.contains("round-robin"),
         "{err}"
     );
+
+    // Inputs the chosen router or the command would not read are errors, not ignored.
+    let table = common::fixture("melange_example.json");
+    let table = table.to_str().unwrap();
+    for (extra, says) in [
+        (
+            vec!["--router", "random", "--capacity", table],
+            "--capacity",
+        ),
+        (
+            vec!["--router", "random", "--assignment", table],
+            "--assignment",
+        ),
+        (vec!["--gpus", "L4"], "--gpus"),
+    ] {
+        let mut args = vec!["validate", "--cluster", "A10G:1"];
+        args.extend(extra);
+        args.extend_from_slice(&LIGHT_WORKLOAD);
+        let err = fails(args);
+        assert!(err.contains(says), "{err}");
+    }
 }

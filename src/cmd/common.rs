@@ -281,6 +281,31 @@ pub fn router_arg(text: &str) -> Result<RouterKind, String> {
     })
 }
 
+/// Refuses a capacity or assignment table the router would not read (it would be ignored).
+pub fn check_router_tables(
+    router: RouterKind,
+    capacity_given: bool,
+    assignment_given: bool,
+) -> Result<(), String> {
+    if capacity_given && router != RouterKind::Melange {
+        return Err(format!(
+            "--capacity is read by the melange router only, not {router}"
+        ));
+    }
+    if assignment_given
+        && !matches!(
+            router,
+            RouterKind::SizeAware | RouterKind::SolverProportional
+        )
+    {
+        return Err(format!(
+            "--assignment is read by the size-aware and solver-proportional routers only, not \
+             {router}"
+        ));
+    }
+    Ok(())
+}
+
 /// A progress bar on stderr when it is a terminal and not `quiet`; hidden otherwise.
 pub fn progress_bar(expected: Option<u64>, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {

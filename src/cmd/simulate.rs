@@ -12,7 +12,7 @@ use sim::{
 };
 
 use super::CmdResult;
-use super::common::{EngineArgs, SourceArgs, progress_bar, router_arg};
+use super::common::{EngineArgs, SourceArgs, check_router_tables, progress_bar, router_arg};
 use super::table::TextTable;
 
 /// Arguments of `medley simulate`.
@@ -583,9 +583,11 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
             args.sample_interval
         )
     })?;
+    let router = router_arg(&args.router)?;
+    check_router_tables(router, args.capacity.is_some(), args.assignment.is_some())?;
     let config = SimConfig {
         engine: args.engine.engine()?,
-        router: router_arg(&args.router)?,
+        router,
         queue: args.engine.queue()?,
         slo: args.engine.slo()?,
         seed: args.seed,

@@ -11,7 +11,7 @@ use sim::{CapacityTable, Cluster, SimConfig, parse_spec};
 use solver::{GroupValidation, SloVerdict, Validation};
 
 use super::CmdResult;
-use super::common::{router_arg, workload_requests};
+use super::common::{check_router_tables, router_arg, workload_requests};
 use super::profile::ProfileArgs;
 use super::simulate::{read_assignment, read_capacity};
 use super::table::TextTable;
@@ -20,11 +20,12 @@ use super::table::TextTable;
 #[derive(Debug, Args)]
 #[command(
     after_help = "With the melange router the capacity table comes from --capacity, or else from \
-                  profiling the cluster's own instance types (--gpus is not used)."
+                  profiling the cluster's own instance types (so --gpus cannot be given)."
 )]
 pub struct ValidateArgs {
     /// The fleet: replicas per GPU type, e.g. `A10G:3,A100-80GB:1` (add `:tpN` for N-GPU replicas).
-    #[arg(long)]
+    /// Its types are the ones profiled, so `--gpus` cannot be given with it.
+    #[arg(long, conflicts_with = "gpus")]
     pub cluster: String,
     /// Request rate, req/s: a preset's rate (default: its own), or a trace's arrivals rescaled to it.
     #[arg(long, allow_negative_numbers = true)]
@@ -100,6 +101,8 @@ pub fn run(mut args: ValidateArgs, catalog: &Catalog) -> CmdResult {
         eprintln!("workload: {description}; {} requests", requests.len());
     }
 
+    // Tables a router would not read are mistakes, not inputs to ignore.
+    check_router_tables(router, args.capacity.is_some(), args.assignment.is_some())?;
     let (capacity, capacity_source): (Option<CapacityTable>, Option<String>) =
         match (router == sim::RouterKind::Melange, &args.capacity) {
             (false, _) => (None, None),
