@@ -80,7 +80,9 @@ fn reduced(mut config: ExperimentConfig) -> ExperimentConfig {
         config.workload.source = "azure-conv-2023".into();
     }
     // The whole rate shape within the minute (the shipped one has 24 steps).
-    config.workload.rate_shape_step = "2s".into();
+    if !config.workload.rate_shape.is_empty() {
+        config.workload.rate_shape_step = "2s".into();
+    }
     config
 }
 

@@ -420,6 +420,25 @@ impl ExperimentConfig {
         config
             .check_autoscale_keys(&autoscale_keys)
             .map_err(error)?;
+        // A step for a shape that is not there would change nothing.
+        let step_given = toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|table| {
+                let step = table
+                    .get("workload")?
+                    .get("rate_shape_step")?
+                    .as_str()?
+                    .to_string();
+                Some(step != default_shape_step())
+            })
+            .unwrap_or(false);
+        if step_given && config.workload.rate_shape.is_empty() {
+            return Err(error(
+                "workload.rate_shape_step: applies to a workload.rate_shape, and there is none \
+                 (the rate is steady); remove the key or give the shape"
+                    .into(),
+            ));
+        }
         Ok(config)
     }
 
@@ -931,6 +950,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message.contains("workload.rate_shape"), "{err}");
+        let err = ExperimentConfig::parse(
+            "name = \"x\"\n[workload]\nsource = \"arena\"\nrate_shape_step = \"5m\"\n[slo]\n\
+             tpot = \"120ms\"\n[plan]\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("workload.rate_shape_step"), "{err}");
         let err = ExperimentConfig::parse(&format!("{base}headroom = 1e9\n"), Path::new("x.toml"))
             .unwrap_err();
         assert!(err.message.contains("plan.headroom"), "{err}");
