@@ -535,3 +535,55 @@ fn a_stream_length_given_with_a_trace_is_an_error() {
 fn count_of(value: &Value) -> i64 {
     value.as_i64().expect("a whole number")
 }
+
+/// With --verify the fleet to run is the verified one: Mélange's output shape once printed the
+/// solver's first plan even when simulation had rejected it and a later round passed.
+#[test]
+fn verified_plans_print_the_fleet_that_passed() {
+    let args = [
+        "plan",
+        "--workload",
+        "arena",
+        "--rate",
+        "20",
+        "--gpus",
+        "L4,A10G",
+        "--slo-tpot",
+        "120ms",
+        "--requests-per-trial",
+        "150",
+        "--replicates",
+        "1",
+        "--no-cache",
+        "--quiet",
+        "--verify",
+    ];
+    let report = succeeds_json(args.iter().copied().chain(["--json"]));
+    let rounds = report["verification"]["rounds"].as_array().unwrap();
+    // This instance's first plan misses the SLO and a derated one passes.
+    assert!(!rounds[0]["passed"].as_bool().unwrap(), "{rounds:?}");
+    assert!(rounds.last().unwrap()["passed"].as_bool().unwrap());
+    let final_plan = &report["verification"]["final_plan"];
+    let melange = succeeds_json(args.iter().copied().chain(["--melange-output"]));
+    for allocation in final_plan["allocations"].as_array().unwrap() {
+        let gpu = allocation["gpu_type"].as_str().unwrap();
+        let instances = allocation["instances"].as_f64().unwrap();
+        if instances > 0.0 {
+            assert_eq!(melange[gpu].as_f64(), Some(instances), "{gpu}: {melange}");
+        }
+    }
+    assert_close(
+        num(&melange["cost"], "cost"),
+        num(&final_plan["hourly_cost"], "final $/h"),
+        1e-3,
+        "cost",
+    );
+    let text = succeeds(args);
+    let last = rounds.last().unwrap()["validation"]["allocation"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.contains(&format!("the fleet to run is {last}")),
+        "{text}"
+    );
+}

@@ -27,7 +27,8 @@ pub struct WorkloadPlan {
     pub unservable_share: f64,
     /// The capacity profiles.
     pub profiles: ProfileSet,
-    /// The optimal mix under the profiles.
+    /// The optimal mix under the profiles, before any verification (with it, the fleet to run
+    /// is `verification.final_plan`).
     pub plan: Plan,
     /// Wall-clock time of that solve, seconds (shown to people; result tables leave it out so
     /// they stay byte-identical).

@@ -357,9 +357,13 @@ impl fmt::Display for VerifyOutcome {
         match (self.verified_usd_per_hour, &self.gave_up) {
             (Some(verified), _) => writeln!(
                 f,
-                "planned ${:.2}/h, verified ${verified:.2}/h ({:+.1}%)",
+                "planned ${:.2}/h, verified ${verified:.2}/h ({:+.1}%): the fleet to run is {}",
                 self.planned_usd_per_hour,
-                (verified / self.planned_usd_per_hour - 1.0) * 100.0
+                (verified / self.planned_usd_per_hour - 1.0) * 100.0,
+                self.rounds
+                    .iter()
+                    .find(|r| r.passed)
+                    .map_or("-", |r| r.validation.allocation.as_str())
             ),
             (None, Some(reason)) => writeln!(
                 f,

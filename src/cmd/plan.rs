@@ -329,8 +329,21 @@ fn plan_for_workload(args: PlanArgs, workload: &str, catalog: &Catalog) -> CmdRe
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else if args.melange_output {
-        warn_if_unproven(&report.plan);
-        serde_json::to_string_pretty(&MelangeOutput::from_plan(&report.plan))? + "\n"
+        // With --verify the fleet to run is the verified one, not the solver's first plan.
+        let plan = match &report.verification {
+            Some(verification) => {
+                if verification.verified_usd_per_hour.is_none() {
+                    eprintln!(
+                        "note: no fleet met the SLO in simulation; this is the last one tried, \
+                         which missed it"
+                    );
+                }
+                &verification.final_plan
+            }
+            None => &report.plan,
+        };
+        warn_if_unproven(plan);
+        serde_json::to_string_pretty(&MelangeOutput::from_plan(plan))? + "\n"
     } else {
         render_workload_plan(&report)
     };
@@ -361,6 +374,9 @@ fn render_workload_plan(report: &WorkloadPlan) -> String {
         ));
     }
     out.push('\n');
+    if report.verification.is_some() {
+        out.push_str("the solver's plan, before verification (which may change it, below):\n");
+    }
     let timed = TimedPlan {
         plan: report.plan.clone(),
         solve_seconds: report.solve_seconds,
