@@ -358,6 +358,9 @@ pub struct ProfileSettings {
     pub tolerance: f64,
     /// Seed of every draw.
     pub seed: u64,
+    /// Queue order of the replica under test: a capacity holds for the order it was measured
+    /// under, so profiles and the simulations that check a plan must use the same one.
+    pub queue: sim::QueueKind,
 }
 
 impl Default for ProfileSettings {
@@ -368,6 +371,7 @@ impl Default for ProfileSettings {
             replicates: 3,
             tolerance: 0.02,
             seed: 0,
+            queue: sim::QueueKind::default(),
         }
     }
 }
@@ -806,6 +810,7 @@ fn search_capacity(
         cluster,
         config: sim::SimConfig {
             engine: engine.clone(),
+            queue: settings.queue,
             ..sim::SimConfig::default()
         },
         slo,

@@ -165,6 +165,17 @@ fn the_cache_answers_identically_and_a_changed_input_misses_it() {
         stats.cached_cells, 0,
         "a new seed must not reuse cached cells"
     );
+    // The queue order changes what a replica sustains (verification simulates the plan under
+    // it), so it is measured under it and is part of the key.
+    let shortest_first = ProfileSettings {
+        queue: sim::QueueKind::Sjf,
+        ..settings.clone()
+    };
+    let (_, stats) = run(&["A10G"], slo, &shortest_first, Some(&dir));
+    assert_eq!(
+        stats.cached_cells, 0,
+        "another queue order is another profile"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

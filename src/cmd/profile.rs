@@ -162,14 +162,15 @@ impl ProfileArgs {
     }
 
     /// Search settings.
-    pub fn settings(&self) -> ProfileSettings {
-        ProfileSettings {
+    pub fn settings(&self) -> Result<ProfileSettings, String> {
+        Ok(ProfileSettings {
             requests_per_trial: self.requests_per_trial,
             replicates: self.replicates,
             tolerance: self.tolerance,
             seed: self.seed,
+            queue: self.engine.queue()?,
             ..ProfileSettings::default()
-        }
+        })
     }
 
     /// Profiles the instance types; `requests` (a workload) supplies lengths and picks buckets.
@@ -208,7 +209,7 @@ impl ProfileArgs {
                 .map(|row| row.iter().map(|count| *count > 0).collect())
                 .collect()
         });
-        let settings = self.settings();
+        let settings = self.settings()?;
         let request = ProfileRequest {
             catalog,
             model: &self.engine.model,
