@@ -587,3 +587,47 @@ fn verified_plans_print_the_fleet_that_passed() {
         "{text}"
     );
 }
+
+/// A window at the workload's own rate buys the plan's own fleet: windows once planned for the
+/// whole rate while the plan covers only the share in buckets some type serves (here the mixed
+/// workload's longest requests, which neither type serves under the SLO).
+#[test]
+fn a_window_at_the_workloads_rate_buys_the_plans_fleet() {
+    let report = succeeds_json([
+        "plan",
+        "--workload",
+        "mixed",
+        "--rate",
+        "4",
+        "--gpus",
+        "L4,A10G",
+        "--slo-tpot",
+        "120ms",
+        "--requests-per-trial",
+        "150",
+        "--replicates",
+        "1",
+        "--no-cache",
+        "--quiet",
+        "--windows",
+        "1h=4",
+        "--json",
+    ]);
+    assert!(
+        num(&report["unservable_share"], "unservable share") > 0.0,
+        "this instance must leave some of the workload unplanned"
+    );
+    let window = &report["schedule"]["windows"][0];
+    assert_close(
+        num(&window["plan"]["hourly_cost"], "window $/h"),
+        num(&report["plan"]["hourly_cost"], "plan $/h"),
+        1e-9,
+        "window and plan",
+    );
+    assert_close(
+        num(&window["request_rate"], "window rate"),
+        num(&report["plan"]["classes"][0]["rate"], "planned rate"),
+        1e-9,
+        "planned rates",
+    );
+}

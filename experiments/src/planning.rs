@@ -120,9 +120,25 @@ pub fn plan_workload(
     let schedule = if settings.windows.is_empty() {
         None
     } else {
+        // The plan's class carries only the share of the rate it can plan for (buckets some
+        // type serves, requests within the edges); each window's rate takes the same share, so
+        // a window at the workload's own rate buys the same fleet.
+        let planned_share = if rate_rps > 0.0 {
+            problem.classes[0].request_rate / rate_rps
+        } else {
+            1.0
+        };
+        let windows: Vec<solver::TimeWindow> = settings
+            .windows
+            .iter()
+            .map(|window| solver::TimeWindow {
+                request_rate: window.request_rate * planned_share,
+                ..window.clone()
+            })
+            .collect();
         Some(solver::plan_schedule(
             &problem,
-            &settings.windows,
+            &windows,
             &settings.options,
         )?)
     };

@@ -383,7 +383,10 @@ fn render_workload_plan(report: &WorkloadPlan) -> String {
     };
     out.push_str(&timed.to_string());
     if let Some(schedule) = &report.schedule {
-        out.push_str("\nschedule: one fleet per window of the forecast\n");
+        out.push_str(
+            "\nschedule: one fleet per window of the forecast (req/s: the share of each window's \
+             rate the plan covers, as for the plan above)\n",
+        );
         out.push_str(&schedule.to_string());
     }
     if let Some(verification) = &report.verification {
