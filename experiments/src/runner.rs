@@ -633,6 +633,17 @@ pub fn run(
             group
                 .1
                 .sort_by_key(|gpu| grid_order.iter().position(|known| *known == gpu));
+            // The buckets to profile are those any point of the whole grid with this profile
+            // reaches, not only those left to run: a shard, resume or limit would otherwise
+            // mark the others skipped, and a merge would keep one shard's skipped rows.
+            let mut sharing = Vec::new();
+            for point in &all {
+                let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
+                if profile_key(&slo, point.seed) == key {
+                    sharing.push(point);
+                }
+            }
+            group.3 = sharing;
             let group = profile_group(config, catalog, &group, options, progress)?;
             profiles.insert(key, group);
         }

@@ -91,6 +91,10 @@ fn runs_resume_and_shards_merge_to_the_same_tables() {
     let merged = temp_dir("merged");
     runner::write_tables(&[shard_a.clone(), shard_b.clone()], &merged).expect("merges");
     assert_eq!(std::fs::read(merged.join("results.csv")).unwrap(), table);
+    assert_eq!(
+        std::fs::read(merged.join("profiles.csv")).unwrap(),
+        std::fs::read(whole.join("profiles.csv")).unwrap()
+    );
     for dir in [whole, shard_a, shard_b, merged] {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -248,5 +252,32 @@ fn plan_experiments_route_by_the_plans_own_assignment() {
             assert!(row.completed > 0, "{router}: {row:?}");
         }
         let _ = std::fs::remove_dir_all(out);
+    }
+}
+
+/// Each shard profiles every bucket the whole grid reaches, so merged profile tables equal the
+/// unsharded run's. Here the fast point's stream reaches buckets the slow point's and the base
+/// stream never do; the slow point's shard once marked them skipped, and the merge kept that.
+#[test]
+fn shards_profile_what_the_whole_grid_needs() {
+    let text = TINY_PLAN
+        .replace("duration = \"1m\"", "duration = \"1m\"\nrate = 0.002")
+        .replace("rates = [1.0, 3.0]", "rates = [0.1, 12.0]")
+        .replace("tpot = [\"80ms\", \"160ms\"]", "tpot = [\"160ms\"]");
+    let config = ExperimentConfig::parse(&text, Path::new("tiny.toml")).expect("valid config");
+    let catalog = Catalog::builtin();
+    let whole = temp_dir("needs-whole");
+    let slow = temp_dir("needs-slow");
+    let fast = temp_dir("needs-fast");
+    runner::run(&config, &catalog, &options(&whole, None), &|_| {}).unwrap();
+    runner::run(&config, &catalog, &options(&slow, Some((0, 2))), &|_| {}).unwrap();
+    runner::run(&config, &catalog, &options(&fast, Some((1, 2))), &|_| {}).unwrap();
+    let profiles = |dir: &Path| std::fs::read_to_string(dir.join("profiles.csv")).unwrap();
+    assert_eq!(profiles(&slow), profiles(&whole), "the slow point's shard");
+    let merged = temp_dir("needs-merged");
+    runner::write_tables(&[slow.clone(), fast.clone()], &merged).unwrap();
+    assert_eq!(profiles(&merged), profiles(&whole));
+    for dir in [whole, slow, fast, merged] {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
