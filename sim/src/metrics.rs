@@ -434,7 +434,9 @@ impl MetricsAccumulator {
                         0.0
                     }
                 };
-                let billed_usd: f64 = mine.iter().map(|r| r.cost_usd).sum();
+                // From +0.0: a sum over nothing is -0.0, printed as "-0.000" for a type that
+                // never ran.
+                let billed_usd = mine.iter().fold(0.0, |sum, r| sum + r.cost_usd);
                 let (completed, met) = self.per_type[i];
                 TypeReport {
                     instance: ty.name.clone(),
@@ -501,7 +503,7 @@ impl MetricsAccumulator {
         };
         let usd_per_hour = cluster.usd_per_hour();
         let total_usd = usd_per_hour * hours;
-        let billed_usd: f64 = replica_reports.iter().map(|r| r.cost_usd).sum();
+        let billed_usd = replica_reports.iter().fold(0.0, |sum, r| sum + r.cost_usd);
         Summary {
             cluster: cluster.describe(),
             router: router.to_string(),

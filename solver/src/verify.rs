@@ -220,7 +220,7 @@ pub fn validate(
     let answered = summary.requests.completed + summary.requests.rejected;
     let usd_per_hour = match &summary.autoscale {
         Some(scaling) if summary.span_s > 0.0 => {
-            scaling.types.iter().map(|t| t.billed_usd).sum::<f64>() / (summary.span_s / 3600.0)
+            scaling.types.iter().fold(0.0, |sum, t| sum + t.billed_usd) / (summary.span_s / 3600.0)
         }
         _ => cluster.usd_per_hour(),
     };

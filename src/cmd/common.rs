@@ -183,7 +183,9 @@ pub struct EngineArgs {
     /// TTFT target, e.g. `2s` or `500ms`.
     #[arg(long)]
     pub slo_ttft: Option<String>,
-    /// TPOT target (mean time per output token after the first), e.g. `120ms`.
+    /// TPOT target, e.g. `120ms`. For simulate, each request's time per output token after the
+    /// first; for profile, plan, validate and whatif, the statistic --tpot-stat names (default
+    /// melange: the mean over requests of e2e ÷ output tokens, the Mélange paper's "TPOT").
     #[arg(long)]
     pub slo_tpot: Option<String>,
     /// Mélange's per-request target on e2e latency / output tokens, e.g. `120ms`.
