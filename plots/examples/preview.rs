@@ -184,14 +184,17 @@ fn main() -> Result<(), PlotError> {
             LatencySamples {
                 name: "Mélange".to_string(),
                 latencies: samples(0.08, 0.12, 5000),
+                served_fraction: 1.0,
             },
             LatencySamples {
                 name: "A100-80GB".to_string(),
                 latencies: samples(0.05, 0.08, 300),
+                served_fraction: 1.0,
             },
             LatencySamples {
                 name: "L4".to_string(),
                 latencies: samples(0.15, 0.35, 3000),
+                served_fraction: 1.0,
             },
         ],
         log_x: true,

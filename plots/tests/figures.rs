@@ -425,10 +425,13 @@ fn cdf_data(log_x: bool) -> LatencyCdf {
             LatencySamples {
                 name: "least-loaded".to_string(),
                 latencies: vec![0.1, 0.2, 0.25, 0.4, 0.9],
+                served_fraction: 1.0,
             },
             LatencySamples {
                 name: "round-robin".to_string(),
                 latencies: (1..=3000).map(|i| f64::from(i) / 1000.0).collect(),
+                // A tenth rejected: the curve stops at 0.9.
+                served_fraction: 0.9,
             },
         ],
         log_x,
@@ -492,6 +495,15 @@ fn latency_cdf_rejects_bad_data() {
         latency_cdf(&no_label, &dir, "x"),
         Err(PlotError::InvalidValue { .. })
     ));
+    for fraction in [0.0, 1.5, f64::NAN] {
+        let mut served = cdf_data(false);
+        served.series[1].served_fraction = fraction;
+        let error = latency_cdf(&served, &dir, "x").unwrap_err();
+        assert!(
+            error.to_string().contains("series[1].served_fraction"),
+            "{error}"
+        );
+    }
 }
 
 fn attainment_data(as_percent: bool) -> SloAttainmentVsRate {

@@ -472,6 +472,12 @@ fn policy_figures(
                     .iter()
                     .map(|(r, l)| plots::LatencySamples {
                         name: facet.of(r),
+                        // Rejected requests have no latency: the curve stops below 1 by them.
+                        served_fraction: if r.arrived > 0 {
+                            r.completed as f64 / r.arrived as f64
+                        } else {
+                            1.0
+                        },
                         latencies: if metric == "ttft" {
                             l.ttft_s.clone()
                         } else {

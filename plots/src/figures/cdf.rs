@@ -28,6 +28,15 @@ pub struct LatencySamples {
     pub name: String,
     /// One latency per request, in the unit named by the x label.
     pub latencies: Vec<f64>,
+    /// Fraction of the series' requests these latencies stand for (the completed ones; the
+    /// rest were rejected): the curve rises to it, not to 1, so a series that turned requests
+    /// away does not look as if it served them all.
+    #[serde(default = "all_served")]
+    pub served_fraction: f64,
+}
+
+fn all_served() -> f64 {
+    1.0
 }
 
 /// A vertical reference line.
@@ -84,6 +93,13 @@ fn validate(data: &LatencyCdf) -> Result<(), PlotError> {
     };
     for (index, series) in data.series.iter().enumerate() {
         check.non_empty(&format!("series[{index}].latencies"), &series.latencies)?;
+        if !(series.served_fraction > 0.0 && series.served_fraction <= 1.0) {
+            return Err(check.invalid(
+                format!("series[{index}].served_fraction"),
+                series.served_fraction.to_string(),
+                "a fraction in (0, 1]",
+            ));
+        }
         for (sample, latency) in series.latencies.iter().enumerate() {
             let field = format!("series[{index}].latencies[{sample}]");
             check.non_negative(field.clone(), *latency)?;
@@ -216,7 +232,13 @@ impl Figure for LatencyCdf {
             .series
             .iter()
             .zip(&legend)
-            .map(|(series, entry)| (cdf_points(&series.latencies), entry.colour))
+            .map(|(series, entry)| {
+                let points = cdf_points(&series.latencies)
+                    .into_iter()
+                    .map(|(x, y)| (x, y * series.served_fraction))
+                    .collect();
+                (points, entry.colour)
+            })
             .collect();
         let xs = curves
             .iter()
