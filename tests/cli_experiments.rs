@@ -401,6 +401,9 @@ fn policy_and_price_configs_run_with_their_figures() {
             .collect();
         assert_eq!(latencies.len(), 101, "percentiles 0..=100");
         assert!(latencies.windows(2).all(|w| w[0] <= w[1]), "sorted");
+        // The curve rises to the share of requests completed (rejected ones have no latency).
+        let served = series["served_fraction"].as_f64().expect("served fraction");
+        assert!(served > 0.0 && served <= 1.0, "{served}");
     }
 
     let out = run_reduced("whatif-prices.toml", &scratch);
@@ -642,4 +645,43 @@ fn rerunning_a_changed_config_keeps_old_points_out_of_the_tables() {
         rows.iter()
             .all(|r| r[seed] == "1" && r[hash] == rows[0][hash])
     );
+}
+
+/// The printed table of a simulate sweep shows what tells its rows apart: the router and queue
+/// columns (and the TTFT target) appear when the rows differ in them.
+#[test]
+fn a_simulate_sweep_prints_the_policies_its_rows_differ_in() {
+    let scratch = TempDir::new("sweep-table");
+    let config = scratch.write(
+        "sweep.toml",
+        "name = \"sweep-table\"\n[workload]\nsource = \"arena\"\nrate = 2.0\nduration = \"30s\"\n\
+         [slo]\ntpot = \"100ms\"\nttft = \"2s\"\n[simulate]\ncluster = \"A10G:1\"\n[sweep]\n\
+         routers = [\"round-robin\", \"least-outstanding\"]\nqueues = [\"fcfs\", \"sjf\"]\n",
+    );
+    let out = scratch.path().join("results");
+    let text = succeeds([
+        "run".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--no-plots".as_ref(),
+        "--quiet".as_ref(),
+    ]);
+    let header = text.lines().next().expect("a table");
+    for column in ["TTFT SLO", "router", "queue"] {
+        assert!(header.contains(column), "{header}");
+    }
+    for (router, queue) in [
+        ("round-robin", "fcfs"),
+        ("round-robin", "sjf"),
+        ("least-outstanding", "fcfs"),
+        ("least-outstanding", "sjf"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|line| line.contains(&format!(" {router} "))
+                    && line.contains(&format!(" {queue} "))),
+            "no row for {router} with {queue}:\n{text}"
+        );
+    }
 }

@@ -273,15 +273,30 @@ pub fn plot(args: PlotArgs) -> CmdResult {
     Ok(())
 }
 
-/// The results as a text table.
+/// The results as a text table. Columns a sweep varies that the fixed ones would hide (the TTFT
+/// target, router, queue order) are added when the rows differ in them, so every row can be
+/// told apart.
 pub fn render_results(points: &[PointResult]) -> String {
-    let mut table = TextTable::new([
-        "point",
-        "rate",
-        "TPOT SLO",
-        "prices",
-        "fleet",
-        "allocation",
+    let rows: Vec<&ResultRow> = points.iter().flat_map(|p| &p.rows).collect();
+    let varies = |value: &dyn Fn(&ResultRow) -> &str| {
+        rows.first()
+            .is_some_and(|first| rows.iter().any(|row| value(row) != value(first)))
+    };
+    let with_ttft = rows.iter().any(|row| !row.ttft_target.is_empty());
+    let with_router = varies(&|row| row.router.as_str());
+    let with_queue = varies(&|row| row.queue.as_str());
+    let mut header = vec!["point", "rate", "TPOT SLO"];
+    if with_ttft {
+        header.push("TTFT SLO");
+    }
+    header.extend(["prices", "fleet", "allocation"]);
+    if with_router {
+        header.push("router");
+    }
+    if with_queue {
+        header.push("queue");
+    }
+    header.extend([
         "planned $/h",
         "$/h",
         "SLO met",
@@ -289,24 +304,37 @@ pub fn render_results(points: &[PointResult]) -> String {
         "TTFT p90 s",
         "e2e/out s",
     ]);
-    for point in points {
-        for row in &point.rows {
-            table.row([
-                row.point.to_string(),
-                format!("{:.3}", row.rate_rps),
-                row.tpot_target.clone(),
-                row.prices_label(),
-                row.fleet_label(),
-                row.allocation.clone(),
-                row.planned_usd_per_hour
-                    .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
-                format!("{:.2}", row.usd_per_hour),
-                if row.slo_met { "yes" } else { "no" }.into(),
-                format!("{:.1}%", row.attainment * 100.0),
-                format!("{:.3}", row.ttft_p90_s),
-                format!("{:.4}", row.norm_latency_mean_s),
-            ]);
+    let mut table = TextTable::new(header);
+    for row in rows {
+        let mut cells = vec![
+            row.point.to_string(),
+            format!("{:.3}", row.rate_rps),
+            row.tpot_target.clone(),
+        ];
+        if with_ttft {
+            cells.push(row.ttft_target.clone());
         }
+        cells.extend([
+            row.prices_label(),
+            row.fleet_label(),
+            row.allocation.clone(),
+        ]);
+        if with_router {
+            cells.push(row.router.clone());
+        }
+        if with_queue {
+            cells.push(row.queue.clone());
+        }
+        cells.extend([
+            row.planned_usd_per_hour
+                .map_or_else(|| "-".into(), |c| format!("{c:.2}")),
+            format!("{:.2}", row.usd_per_hour),
+            if row.slo_met { "yes" } else { "no" }.into(),
+            format!("{:.1}%", row.attainment * 100.0),
+            format!("{:.3}", row.ttft_p90_s),
+            format!("{:.4}", row.norm_latency_mean_s),
+        ]);
+        table.row(cells);
     }
     let mut out = table.render();
     let notes: Vec<String> = points
