@@ -237,6 +237,10 @@ fn bad_plan_input_is_a_clear_error() {
     );
     let err = fails(["plan", "--melange-json", path, "--headroom", "-0.5"]);
     assert!(err.contains("headroom") && err.contains("-0.5"), "{err}");
+    // A rate no plan can hold says so, instead of the solvers' "infeasible (numerical
+    // trouble?)" or an integer-bound error.
+    let err = fails(["plan", "--melange-json", path, "--rate", "1e11"]);
+    assert!(err.contains("instances") && err.contains("1e7"), "{err}");
     let err = fails(["plan", "--melange-json", path, "--headroom", "1e9"]);
     assert!(err.contains("headroom") && err.contains("0 to 10"), "{err}");
     // The file holds capacities, prices and the mix: profiling and workload flags, which it

@@ -246,6 +246,10 @@ pub struct PlanProblem {
     pub headroom: f64,
 }
 
+/// Most instances a plan may hold (of all types together): a million times a large fleet, and
+/// well inside the integer range of every solver.
+pub const MAX_INSTANCES: f64 = 1e7;
+
 /// Largest headroom accepted: a plan for up to 11 times the rate. Far beyond any margin a
 /// planner wants, and it keeps fleets (simulated by `--verify`) within memory.
 pub const MAX_HEADROOM: f64 = 10.0;
@@ -374,6 +378,32 @@ impl PlanProblem {
                     capacity,
                 )?;
             }
+        }
+        // Even on the fastest type for every bucket, the class needs this many instances; past
+        // the ceiling the counts leave the range the solvers work in, and an "infeasible" from
+        // them would hide the reason.
+        let rates = self.bucket_rates(class);
+        let least_instances: f64 = rates
+            .iter()
+            .enumerate()
+            .map(|(bucket, rate)| {
+                let fastest = class
+                    .capacity
+                    .iter()
+                    .map(|table| table[bucket])
+                    .fold(0.0, f64::max);
+                if fastest > 0.0 { rate / fastest } else { 0.0 }
+            })
+            .sum();
+        if least_instances > MAX_INSTANCES {
+            return Err(PlanError::InvalidInput {
+                location: format!("class \"{}\": request_rate", class.name),
+                message: format!(
+                    "{} req/s needs at least {least_instances:.3e} instances even on the fastest \
+                     type for every bucket, more than the {MAX_INSTANCES:e} a plan may hold",
+                    class.request_rate
+                ),
+            });
         }
         Ok(())
     }
