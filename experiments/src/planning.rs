@@ -21,6 +21,9 @@ pub struct WorkloadPlan {
     pub requests: u64,
     /// Requests beyond the last bucket edge (not planned for).
     pub beyond_buckets: u64,
+    /// Requests longer than every profiled type holds (not planned for, and left out of the
+    /// verifying simulations: no fleet of these types serves them).
+    pub beyond_every_type: u64,
     /// Buckets holding requests that no instance type can serve under the SLO.
     pub unservable_buckets: Vec<String>,
     /// Share of requests in those buckets (not planned for; they will miss).
@@ -143,13 +146,36 @@ pub fn plan_workload(
         )?)
     };
     let capacity = profiles.capacity_table();
+    // Requests longer than every profiled type holds are outside what any fleet of these types
+    // can serve: counted and reported, and left out of the simulations that judge the fleets,
+    // which would otherwise miss a mean-latency SLO whatever they bought.
+    let engine = settings
+        .verify
+        .as_ref()
+        .map(|v| &v.sim.engine)
+        .or(settings.simulate_baselines.as_ref().map(|c| &c.engine));
+    let longest = match engine {
+        Some(engine) => Some(longest_request(
+            &profiles,
+            catalog,
+            instance_options,
+            engine,
+        )?),
+        None => None,
+    };
+    let in_scope: Vec<Request> = requests
+        .iter()
+        .filter(|r| longest.is_none_or(|limit| r.total_tokens().max(1) <= limit))
+        .cloned()
+        .collect();
+    let beyond_every_type = (requests.len() - in_scope.len()) as u64;
     let verification = match &settings.verify {
         Some(verify) => Some(solver::plan_and_verify(
             &problem,
             &settings.options,
             &capacity,
             &profiles.slo,
-            requests,
+            &in_scope,
             verify,
             &|plan| cluster_of(plan, &profiles, catalog, instance_options),
         )?),
@@ -211,10 +237,17 @@ pub fn plan_workload(
                     &single_config,
                     &profiles.slo,
                     &capacity.edges,
-                    requests.iter().cloned(),
+                    in_scope.iter().cloned(),
                 )?;
                 let capped = cap.is_some_and(|cap| count >= cap);
-                if validation.passes(target) || rounds >= max_rounds || capped {
+                // Requests this type cannot hold (others can) are never served by its fleet:
+                // when they alone fail the SLO, more instances cannot help.
+                let hopeless = validation
+                    .overall
+                    .checks
+                    .iter()
+                    .any(|check| check.fails_on_unserved_alone);
+                if validation.passes(target) || rounds >= max_rounds || capped || hopeless {
                     break validation;
                 }
                 count += 1;
@@ -230,6 +263,7 @@ pub fn plan_workload(
         workload: description.to_string(),
         rate_rps,
         requests: requests.len() as u64,
+        beyond_every_type,
         beyond_buckets: histogram.overflow,
         unservable_buckets: unservable,
         unservable_share,
@@ -324,6 +358,41 @@ pub fn problem_from_profiles(
         headroom: 0.0,
     };
     Ok((problem, unservable, unservable_share))
+}
+
+/// The longest request (prompt + output tokens) any profiled type holds under `engine`.
+fn longest_request(
+    profiles: &ProfileSet,
+    catalog: &Catalog,
+    instance_options: &InstanceOptions,
+    engine: &sim::EngineConfig,
+) -> Result<u64, String> {
+    let entries: Vec<ClusterEntry> = profiles
+        .types
+        .iter()
+        .filter(|t| t.unusable.is_none())
+        .map(|t| ClusterEntry {
+            gpu: t.gpu.clone(),
+            count: 1,
+            tp: t.tp,
+        })
+        .collect();
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let cluster = Cluster::build(
+        &entries,
+        catalog,
+        &profiles.model,
+        instance_options,
+        Some(&profiles.price_book),
+    )?;
+    Ok(cluster
+        .types
+        .iter()
+        .map(|ty| sim::replica::max_request_tokens(&ty.instance, engine))
+        .max()
+        .unwrap_or(0))
 }
 
 /// The cluster a plan buys, for simulation.

@@ -990,6 +990,13 @@ fn run_point(
             &memory,
         )
         .map_err(|err| err.to_string())?;
+        if report.beyond_every_type > 0 {
+            notes.push(format!(
+                "{} of {} requests are longer than any profiled type holds; they are left out \
+                 of the simulated fleets (arrived counts exclude them)",
+                report.beyond_every_type, report.requests
+            ));
+        }
         if !report.unservable_buckets.is_empty() {
             notes.push(format!(
                 "{:.2}% of requests are in buckets no type can serve under the SLO: {}",

@@ -881,6 +881,11 @@ fn search_capacity(
     })
 }
 
+/// Revision of how a cell is measured, in its cache key: cells cached by an earlier revision
+/// are measured again. 2: a bucket's requests that one replica cannot hold are left out of its
+/// load tests (the bucket was marked too long if any one was).
+const CELL_REVISION: u32 = 2;
+
 /// The cache key of one cell: every input that can change its answer, as text.
 fn cell_key(
     request: &ProfileRequest<'_>,
@@ -889,7 +894,7 @@ fn cell_key(
     pool_fingerprint: u64,
 ) -> String {
     format!(
-        "medley {}\ninstance {}\nengine {:?}\nslo {:?}\nsettings {:?}\nedges {:?}\nbucket {:?}\nlengths {}:{pool_fingerprint:016x}",
+        "medley {} (cells v{CELL_REVISION})\ninstance {}\nengine {:?}\nslo {:?}\nsettings {:?}\nedges {:?}\nbucket {:?}\nlengths {}:{pool_fingerprint:016x}",
         env!("CARGO_PKG_VERSION"),
         setup.fingerprint,
         request.engine,
@@ -945,16 +950,38 @@ fn profile_cell(
     pool: &[(u32, u32)],
     seed: u64,
 ) -> Result<CellProfile, ProfileError> {
+    // The bucket's requests one replica can hold; the rest go to a bigger type, or are
+    // rejected. A bucket is too long for the type only when none fits: one long prompt among
+    // thousands once took the whole bucket's load out of the plan.
+    let limit = cluster.types.first().map_or(0, |ty| {
+        sim::replica::max_request_tokens(&ty.instance, request.engine)
+    });
+    let fitting: Vec<(u32, u32)> = pool
+        .iter()
+        .copied()
+        .filter(|&(input, output)| (u64::from(input) + u64::from(output)).max(1) <= limit)
+        .collect();
     let mut replicate_rps = Vec::new();
     let mut trials = 0;
     let mut status = CellStatus::Profiled;
+    if fitting.is_empty() {
+        return Ok(CellProfile {
+            input_bucket: bucket.0,
+            output_bucket: bucket.1,
+            status: CellStatus::TooLong,
+            capacity_rps: 0.0,
+            replicate_rps,
+            std_error_rps: 0.0,
+            trials,
+        });
+    }
     for replicate in 0..request.settings.replicates {
         let outcome = search_capacity(
             cluster,
             request.engine,
             request.slo,
             request.settings,
-            pool,
+            &fitting,
             seed ^ u64::from(replicate).wrapping_mul(0x9e37_79b9_7f4a_7c15),
         )?;
         trials += outcome.trials;

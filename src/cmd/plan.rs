@@ -360,6 +360,13 @@ fn render_workload_plan(report: &WorkloadPlan) -> String {
         "\nworkload: {} ({} requests)\n",
         report.workload, report.requests
     ));
+    if report.beyond_every_type > 0 {
+        out.push_str(&format!(
+            "{} requests are longer than any profiled type holds: they are not planned for, and \
+             left out of the verifying simulations (no fleet of these types serves them)\n",
+            report.beyond_every_type
+        ));
+    }
     if report.beyond_buckets > 0 {
         out.push_str(&format!(
             "{} requests lie beyond the last bucket edge and are not planned for\n",
