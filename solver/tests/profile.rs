@@ -346,20 +346,23 @@ fn verification_catches_overstated_capacities_and_repairs_the_plan() {
     for rows in capacity.tputs.values_mut() {
         rows.iter_mut().flatten().for_each(|c| *c *= 3.0);
     }
-    let outcome = plan_and_verify(
-        &problem,
-        &SolveOptions::default(),
-        &capacity,
-        &slo,
-        &requests,
-        &VerifySettings {
-            max_rounds: 12,
-            derate_step: 0.7,
-            ..VerifySettings::default()
-        },
-        &build,
-    )
-    .expect("verification runs");
+    let verify = |requests: &[Request]| {
+        plan_and_verify(
+            &problem,
+            &SolveOptions::default(),
+            &capacity,
+            &slo,
+            requests,
+            &VerifySettings {
+                max_rounds: 12,
+                derate_step: 0.7,
+                ..VerifySettings::default()
+            },
+            &build,
+        )
+        .expect("verification runs")
+    };
+    let outcome = verify(&requests);
     assert!(
         !outcome.rounds[0].passed,
         "threefold capacities should fail: {outcome}"
@@ -378,20 +381,7 @@ fn verification_catches_overstated_capacities_and_repairs_the_plan() {
     let mut with_too_long = requests.clone();
     let last_arrival = requests.last().unwrap().arrival_s;
     with_too_long.push(Request::new(3000, last_arrival + 0.1, 9000, 10));
-    let outcome = plan_and_verify(
-        &problem,
-        &SolveOptions::default(),
-        &capacity,
-        &slo,
-        &with_too_long,
-        &VerifySettings {
-            max_rounds: 12,
-            derate_step: 0.7,
-            ..VerifySettings::default()
-        },
-        &build,
-    )
-    .expect("verification runs");
+    let outcome = verify(&with_too_long);
     assert_eq!(outcome.rounds.len(), 1, "{outcome}");
     assert_eq!(outcome.rounds[0].validation.rejected, 1);
     assert!(outcome.verified_usd_per_hour.is_none());
