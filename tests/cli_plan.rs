@@ -544,24 +544,8 @@ fn count_of(value: &Value) -> i64 {
 /// solver's first plan even when simulation had rejected it and a later round passed.
 #[test]
 fn verified_plans_print_the_fleet_that_passed() {
-    let args = [
-        "plan",
-        "--workload",
-        "arena",
-        "--rate",
-        "24",
-        "--gpus",
-        "L4,A10G",
-        "--slo-tpot",
-        "120ms",
-        "--requests-per-trial",
-        "150",
-        "--replicates",
-        "1",
-        "--no-cache",
-        "--quiet",
-        "--verify",
-    ];
+    let mut args = quick_plan("arena", "24");
+    args.push("--verify");
     let report = succeeds_json(args.iter().copied().chain(["--json"]));
     let rounds = report["verification"]["rounds"].as_array().unwrap();
     // This instance's first plan misses the SLO and a derated one passes.
@@ -582,7 +566,7 @@ fn verified_plans_print_the_fleet_that_passed() {
         1e-3,
         "cost",
     );
-    let text = succeeds(args);
+    let text = succeeds(&args);
     let last = rounds.last().unwrap()["validation"]["allocation"]
         .as_str()
         .unwrap();
@@ -592,37 +576,38 @@ fn verified_plans_print_the_fleet_that_passed() {
     );
 }
 
-/// The mixed workload at 4 req/s on L4 and A10G: its longest prompts fit neither type, and some
-/// of its buckets neither serves under the SLO.
-const MIXED_AT_4: [&str; 15] = [
-    "plan",
-    "--workload",
-    "mixed",
-    "--rate",
-    "4",
-    "--gpus",
-    "L4,A10G",
-    "--slo-tpot",
-    "120ms",
-    "--requests-per-trial",
-    "150",
-    "--replicates",
-    "1",
-    "--no-cache",
-    "--quiet",
-];
+/// `plan` for `workload` at `rate` req/s on L4 and A10G, with light, uncached profiles.
+fn quick_plan(workload: &'static str, rate: &'static str) -> Vec<&'static str> {
+    vec![
+        "plan",
+        "--workload",
+        workload,
+        "--rate",
+        rate,
+        "--gpus",
+        "L4,A10G",
+        "--slo-tpot",
+        "120ms",
+        "--requests-per-trial",
+        "150",
+        "--replicates",
+        "1",
+        "--no-cache",
+        "--quiet",
+    ]
+}
 
 /// A window at the workload's own rate buys the plan's own fleet: windows once planned for the
 /// whole rate while the plan covers only the share in buckets some type serves (here the mixed
 /// workload's longest requests, which neither type serves under the SLO).
 #[test]
 fn a_window_at_the_workloads_rate_buys_the_plans_fleet() {
-    let report = succeeds_json(
-        MIXED_AT_4
-            .iter()
-            .copied()
-            .chain(["--windows", "1h=4", "--json"]),
-    );
+    let report =
+        succeeds_json(
+            quick_plan("mixed", "4")
+                .into_iter()
+                .chain(["--windows", "1h=4", "--json"]),
+        );
     assert!(
         num(&report["unservable_share"], "unservable share") > 0.0,
         "this instance must leave some of the workload unplanned"
@@ -648,7 +633,11 @@ fn a_window_at_the_workloads_rate_buys_the_plans_fleet() {
 /// and the rejected requests then failed every fleet whatever it bought.
 #[test]
 fn requests_no_type_holds_are_set_aside_not_held_against_the_fleet() {
-    let report = succeeds_json(MIXED_AT_4.iter().copied().chain(["--verify", "--json"]));
+    let report = succeeds_json(
+        quick_plan("mixed", "4")
+            .into_iter()
+            .chain(["--verify", "--json"]),
+    );
     let beyond = count(&report["beyond_every_type"], "beyond every type");
     assert!(
         beyond > 0,
