@@ -249,6 +249,10 @@ fn bad_plan_input_is_a_clear_error() {
         ["--gpus", "L4"],
         ["--slo-tpot", "40ms"],
         ["--prices", "neocloud"],
+        // Verification and windows: their `requires` alone let them through here, ignored.
+        ["--windows", "6h=2"],
+        ["--target", "0.99"],
+        ["--router", "size-aware"],
     ] {
         let err = fails(["plan", "--melange-json", path].into_iter().chain(flag));
         assert!(
@@ -256,6 +260,8 @@ fn bad_plan_input_is_a_clear_error() {
             "{err}"
         );
     }
+    let err = fails(["plan", "--melange-json", path, "--verify"]);
+    assert!(err.contains("cannot be used with"), "{err}");
     for flag in [["--router", "random"], ["--max-rounds", "3"]] {
         let err = fails(["plan", "--workload", "arena"].into_iter().chain(flag));
         assert!(err.contains("--verify"), "{err}");

@@ -27,6 +27,9 @@ pub struct PlanArgs {
         "replicates", "tolerance", "prices", "seed", "cache_dir", "no_cache", "model", "batching",
         "max_num_seqs", "max_batched_tokens", "preemption", "queue", "mem_util", "max_model_len",
         "dtype", "slo_ttft", "slo_tpot", "slo_norm_latency", "duration",
+        // Listed too, not left to their `requires`: a present conflicting argument (this one,
+        // against --workload) lifts clap's requirements, and they would be ignored.
+        "verify", "target", "max_rounds", "router", "windows", "schedule_out",
     ])]
     pub melange_json: Option<std::path::PathBuf>,
     /// Slices per bucket, replacing the file's `slice_factor`.
