@@ -882,8 +882,8 @@ fn search_capacity(
 }
 
 /// Revision of how a cell is measured, in its cache key: cells cached by an earlier revision
-/// are measured again. 2: a bucket's requests that one replica cannot hold are left out of its
-/// load tests (the bucket was marked too long if any one was).
+/// are measured again. 2: a bucket's requests that no profiled type holds are left out of its
+/// load tests (the bucket was too long for every type if any one was).
 const CELL_REVISION: u32 = 2;
 
 /// The cache key of one cell: every input that can change its answer, as text.
@@ -948,23 +948,28 @@ fn profile_cell(
     cluster: &Cluster,
     bucket: (usize, usize),
     pool: &[(u32, u32)],
+    longest: u64,
     seed: u64,
 ) -> Result<CellProfile, ProfileError> {
-    // The bucket's requests one replica can hold; the rest go to a bigger type, or are
-    // rejected. A bucket is too long for the type only when none fits: one long prompt among
-    // thousands once took the whole bucket's load out of the plan.
-    let limit = cluster.types.first().map_or(0, |ty| {
-        sim::replica::max_request_tokens(&ty.instance, request.engine)
-    });
+    // Requests no profiled type holds leave the pool: one such prompt among thousands once
+    // made every type too long for the whole bucket, and its load left the plan. A request some
+    // other type holds stays, so a type that cannot hold it is too long for the bucket, and the
+    // planner sends the bucket where all of it fits.
     let fitting: Vec<(u32, u32)> = pool
         .iter()
         .copied()
-        .filter(|&(input, output)| (u64::from(input) + u64::from(output)).max(1) <= limit)
+        .filter(|&(input, output)| (u64::from(input) + u64::from(output)).max(1) <= longest)
         .collect();
+    let own_limit = cluster.types.first().map_or(0, |ty| {
+        sim::replica::max_request_tokens(&ty.instance, request.engine)
+    });
+    let too_long_here = fitting
+        .iter()
+        .any(|&(input, output)| (u64::from(input) + u64::from(output)).max(1) > own_limit);
     let mut replicate_rps = Vec::new();
     let mut trials = 0;
     let mut status = CellStatus::Profiled;
-    if fitting.is_empty() {
+    if fitting.is_empty() || too_long_here {
         return Ok(CellProfile {
             input_bucket: bucket.0,
             output_bucket: bucket.1,
@@ -1044,6 +1049,15 @@ pub fn profile(
         .map(|target| setup_type(request, target))
         .collect::<Result<Vec<_>, _>>()?;
     let pools = bucket_pools(request.edges, request.lengths);
+    // The longest request any of the profiled types holds: longer ones no fleet of them serves
+    // (the planner sets them aside), so they leave every load test.
+    let longest = setups
+        .iter()
+        .filter_map(|setup| setup.cluster.as_ref())
+        .filter_map(|cluster| cluster.types.first())
+        .map(|ty| sim::replica::max_request_tokens(&ty.instance, request.engine))
+        .max()
+        .unwrap_or(0);
     let is_needed = |i: usize, j: usize| request.needed.is_none_or(|needed| needed[i][j]);
     let tasks: Vec<(usize, usize, usize)> = setups
         .iter()
@@ -1063,15 +1077,18 @@ pub fn profile(
             let setup = &setups[t];
             let cluster = setup.cluster.as_ref().expect("tasks only for usable types");
             let (pool, pool_fingerprint) = &pools[i][j];
-            let key = cell_key(request, setup, (i, j), *pool_fingerprint);
+            // The draws are seeded by the cell itself, not by which other types it was
+            // profiled beside; the cache key adds those (through the longest request they hold).
+            let cell_text = cell_key(request, setup, (i, j), *pool_fingerprint);
+            let key = format!("{cell_text}\nlongest held {longest}");
             let cell = match request.cache_dir.and_then(|dir| read_cached(dir, &key)) {
                 Some(cell) => {
                     cached.fetch_add(1, Ordering::Relaxed);
                     cell
                 }
                 None => {
-                    let seed = fnv1a(key.as_bytes()) ^ request.settings.seed;
-                    let cell = profile_cell(request, cluster, (i, j), pool, seed)?;
+                    let seed = fnv1a(cell_text.as_bytes()) ^ request.settings.seed;
+                    let cell = profile_cell(request, cluster, (i, j), pool, longest, seed)?;
                     trials_run.fetch_add(u64::from(cell.trials), Ordering::Relaxed);
                     if let Some(dir) = request.cache_dir {
                         write_cached(dir, &key, &cell)?;

@@ -388,3 +388,42 @@ fn verification_catches_overstated_capacities_and_repairs_the_plan() {
     let why = outcome.gave_up.as_deref().unwrap_or_default();
     assert!(why.contains("1 request is too long"), "{outcome}");
 }
+
+/// A request no profiled type holds leaves the load tests instead of making the whole bucket
+/// too long: one 9,000-token prompt among 2,000-token ones (Llama-2-7B holds 4,096) once took
+/// the bucket out of every type's profile, and its load out of the plan.
+#[test]
+fn a_request_no_type_holds_does_not_make_its_bucket_too_long() {
+    let catalog = Catalog::builtin();
+    let targets = [ProfileTarget {
+        gpu: "A10G".into(),
+        tp: 1,
+    }];
+    let edges = edges();
+    let mut pairs = vec![(2000, 50); 9];
+    pairs.push((9000, 50));
+    let profile_with = |pairs: Vec<(u32, u32)>| {
+        let lengths = BucketLengths::Sampled(pairs);
+        let request = ProfileRequest {
+            catalog: &catalog,
+            model: "Llama-2-7B",
+            instance_options: &InstanceOptions::default(),
+            engine: &EngineConfig::default(),
+            price_book: Some("melange-2024"),
+            targets: &targets,
+            edges: &edges,
+            lengths: &lengths,
+            needed: Some(&[vec![false, false], vec![false, false], vec![true, false]]),
+            slo: ProfileSlo::melange(0.12),
+            settings: &quick_settings(),
+            cache_dir: None,
+        };
+        profile(&request, &|_| {}).expect("profiles").0
+    };
+    let cell = profile_with(pairs).types[0].cells[2][0].clone();
+    assert_eq!(cell.status, CellStatus::Profiled, "{cell:?}");
+    assert!(cell.capacity_rps > 0.0);
+    // With nothing a type holds, the bucket is still too long.
+    let cell = profile_with(vec![(9000, 50); 3]).types[0].cells[2][0].clone();
+    assert_eq!(cell.status, CellStatus::TooLong);
+}
