@@ -459,12 +459,13 @@ pub fn reprice(
 pub fn schedule_toml(schedule: &solver::Schedule) -> String {
     let mut out = String::from(
         "# Replicas per window, planned by medley plan --windows; replay with\n\
-         # medley simulate --autoscale schedule --schedule THIS_FILE\n",
+         # medley simulate --autoscale schedule --schedule THIS_FILE (a window of more than\n\
+         # 64 replicas of a type also needs --scale-limits TYPE=0:N)\n",
     );
     let mut start_s = 0.0;
     for window in &schedule.windows {
         out.push_str(&format!(
-            "\n[[window]]\n# {} at {} req/s, ${:.2}/h\nstart = {}\n",
+            "\n[[window]]\n# {} at {} req/s planned (the share of the forecast rate the plan covers), ${:.2}/h\nstart = {}\n",
             window.label, window.request_rate, window.plan.hourly_cost, start_s
         ));
         for entry in &schedule.peak_fleet {
