@@ -401,37 +401,32 @@ impl ExperimentConfig {
             }
         }
         config.validate().map_err(error)?;
-        // Keys set away from their defaults: a resolved config (`config.toml` of a results
-        // directory, re-run as it is) writes every key, the unread ones at their defaults.
+        // Keys as written, for settings serde fills with defaults; only keys set away from
+        // their defaults count, since a resolved config (`config.toml` of a results directory,
+        // re-run as it is) writes every key, the unread ones at their defaults.
+        let written = toml::from_str::<toml::Table>(text).unwrap_or_default();
         let defaults = toml::Table::try_from(sim::AutoscaleConfig::default()).unwrap_or_default();
-        let autoscale_keys: Vec<String> = toml::from_str::<toml::Table>(text)
-            .ok()
-            .and_then(|table| {
-                let autoscale = table.get("simulate")?.get("autoscale")?.as_table()?.clone();
-                Some(
-                    autoscale
-                        .into_iter()
-                        .filter(|(key, value)| defaults.get(key) != Some(value))
-                        .map(|(key, _)| key)
-                        .collect(),
-                )
+        let autoscale_keys: Vec<String> = written
+            .get("simulate")
+            .and_then(|simulate| simulate.get("autoscale"))
+            .and_then(toml::Value::as_table)
+            .map(|autoscale| {
+                autoscale
+                    .iter()
+                    .filter(|(key, value)| defaults.get(*key) != Some(value))
+                    .map(|(key, _)| key.clone())
+                    .collect()
             })
             .unwrap_or_default();
         config
             .check_autoscale_keys(&autoscale_keys)
             .map_err(error)?;
         // A step for a shape that is not there would change nothing.
-        let step_given = toml::from_str::<toml::Table>(text)
-            .ok()
-            .and_then(|table| {
-                let step = table
-                    .get("workload")?
-                    .get("rate_shape_step")?
-                    .as_str()?
-                    .to_string();
-                Some(step != default_shape_step())
-            })
-            .unwrap_or(false);
+        let step_given = written
+            .get("workload")
+            .and_then(|workload| workload.get("rate_shape_step"))
+            .and_then(toml::Value::as_str)
+            .is_some_and(|step| step != default_shape_step());
         if step_given && config.workload.rate_shape.is_empty() {
             return Err(error(
                 "workload.rate_shape_step: applies to a workload.rate_shape, and there is none \

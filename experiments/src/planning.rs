@@ -201,6 +201,19 @@ pub fn plan_workload(
                 .iter()
                 .find(|t| t.name == baseline.gpu_type)
                 .and_then(|t| t.max_instances);
+            // A fleet of one type sends it every bucket (what the size-aware and
+            // solver-proportional routers read).
+            let mut whole = sim::AssignmentTable::new(capacity.edges.clone());
+            let (rows, columns) = capacity.edges.shape();
+            for i in 0..rows {
+                for j in 0..columns {
+                    whole.set(&table.instance, i, j, 1.0)?;
+                }
+            }
+            let single_config = sim::SimConfig {
+                assignment: config.assignment.clone().or(Some(whole)),
+                ..config.clone()
+            };
             let mut count = instances;
             let mut rounds = 0;
             let validation = loop {
@@ -216,21 +229,6 @@ pub fn plan_workload(
                     instance_options,
                     Some(&profiles.price_book),
                 )?;
-                // A fleet of one type sends it every bucket (what the size-aware and
-                // solver-proportional routers read).
-                let mut whole = sim::AssignmentTable::new(capacity.edges.clone());
-                let (rows, columns) = capacity.edges.shape();
-                for ty in &cluster.types {
-                    for i in 0..rows {
-                        for j in 0..columns {
-                            whole.set(&ty.name, i, j, 1.0)?;
-                        }
-                    }
-                }
-                let single_config = sim::SimConfig {
-                    assignment: config.assignment.clone().or(Some(whole)),
-                    ..config.clone()
-                };
                 let validation = solver::validate(
                     &cluster,
                     Some(&capacity),

@@ -619,7 +619,15 @@ pub fn run(
                     entry.1.push(gpu.clone());
                 }
             }
-            entry.3.push(point);
+        }
+        // The buckets to profile are those any point of the whole grid with this profile
+        // reaches, not only those left to run: a shard, resume or limit would otherwise mark
+        // the others skipped, and a merge would keep one shard's skipped rows.
+        for point in &all {
+            let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
+            if let Some(entry) = groups.get_mut(&profile_key(&slo, point.seed)) {
+                entry.3.push(point);
+            }
         }
         // In the order the whole grid first names them, so the profile tables do not depend
         // on which points a resume, shard or limit left to run.
@@ -633,17 +641,6 @@ pub fn run(
             group
                 .1
                 .sort_by_key(|gpu| grid_order.iter().position(|known| *known == gpu));
-            // The buckets to profile are those any point of the whole grid with this profile
-            // reaches, not only those left to run: a shard, resume or limit would otherwise
-            // mark the others skipped, and a merge would keep one shard's skipped rows.
-            let mut sharing = Vec::new();
-            for point in &all {
-                let slo = config.slo_for(point.tpot.as_deref(), point.ttft.as_deref())?;
-                if profile_key(&slo, point.seed) == key {
-                    sharing.push(point);
-                }
-            }
-            group.3 = sharing;
             let group = profile_group(config, catalog, &group, options, progress)?;
             profiles.insert(key, group);
         }

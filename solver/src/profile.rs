@@ -205,24 +205,22 @@ pub struct SloCheck {
 impl SloCheck {
     fn new(metric: &str, stat: SloStat, target_s: f64, values: &[f64], unserved: u64) -> Self {
         let value_s = statistic(values, stat);
-        let fails_on_unserved_alone = match stat.quantile() {
-            None => unserved > 0,
+        let (met, fails_on_unserved_alone) = match stat.quantile() {
+            None => (
+                unserved == 0 && value_s.is_some_and(|value| value <= target_s),
+                unserved > 0,
+            ),
             Some(q) => {
-                let requests = values.len() + unserved as usize;
-                unserved > 0 && nearest_rank(q, requests) > values.len()
+                // The nearest rank among completed and unserved requests together; unserved
+                // ones sort last (slower than any target).
+                let rank = nearest_rank(q, values.len() + unserved as usize);
+                let alone = unserved > 0 && rank > values.len();
+                let holds = rank >= 1
+                    && !alone
+                    && nearest_rank_value(values, rank).is_some_and(|value| value <= target_s);
+                (holds, alone)
             }
         };
-        let met = !fails_on_unserved_alone
-            && match stat.quantile() {
-                None => value_s.is_some_and(|value| value <= target_s),
-                Some(q) => {
-                    // The same nearest rank, among completed and unserved requests together.
-                    let rank = nearest_rank(q, values.len() + unserved as usize);
-                    let mut sorted = values.to_vec();
-                    sorted.sort_by(f64::total_cmp);
-                    rank >= 1 && sorted.get(rank - 1).is_some_and(|value| *value <= target_s)
-                }
-            };
         SloCheck {
             metric: metric.to_string(),
             stat,
@@ -257,19 +255,25 @@ fn nearest_rank(q: f64, n: usize) -> usize {
     ((q * n as f64).ceil() as usize).clamp(1, n)
 }
 
-/// Nearest-rank statistic of `values` (sorted in place).
+/// Nearest-rank statistic of `values`.
 fn statistic(values: &[f64], stat: SloStat) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
     match stat.quantile() {
         None => Some(values.iter().sum::<f64>() / values.len() as f64),
-        Some(q) => {
-            let mut sorted = values.to_vec();
-            sorted.sort_by(f64::total_cmp);
-            Some(sorted[nearest_rank(q, sorted.len()) - 1])
-        }
+        Some(q) => nearest_rank_value(values, nearest_rank(q, values.len())),
     }
+}
+
+/// The `rank`-th smallest of `values` (1-based), without sorting them all; `None` past the end.
+fn nearest_rank_value(values: &[f64], rank: usize) -> Option<f64> {
+    if rank == 0 || rank > values.len() {
+        return None;
+    }
+    let mut scratch = values.to_vec();
+    let (_, value, _) = scratch.select_nth_unstable_by(rank - 1, f64::total_cmp);
+    Some(*value)
 }
 
 /// Per-request latencies of completed requests, for SLO statistics.

@@ -28,6 +28,25 @@ fn run(
     settings: &ProfileSettings,
     cache_dir: Option<&std::path::Path>,
 ) -> (ProfileSet, solver::ProfileRunStats) {
+    run_with(
+        gpus,
+        slo,
+        settings,
+        cache_dir,
+        &BucketLengths::Representative,
+        None,
+    )
+}
+
+/// [`run`] with the lengths to draw from and the buckets to profile.
+fn run_with(
+    gpus: &[&str],
+    slo: ProfileSlo,
+    settings: &ProfileSettings,
+    cache_dir: Option<&std::path::Path>,
+    lengths: &BucketLengths,
+    needed: Option<&[Vec<bool>]>,
+) -> (ProfileSet, solver::ProfileRunStats) {
     let catalog = Catalog::builtin();
     let targets: Vec<ProfileTarget> = gpus
         .iter()
@@ -45,8 +64,8 @@ fn run(
         price_book: Some("melange-2024"),
         targets: &targets,
         edges: &edges,
-        lengths: &BucketLengths::Representative,
-        needed: None,
+        lengths,
+        needed,
         slo,
         settings,
         cache_dir,
@@ -394,31 +413,14 @@ fn verification_catches_overstated_capacities_and_repairs_the_plan() {
 /// the bucket out of every type's profile, and its load out of the plan.
 #[test]
 fn a_request_no_type_holds_does_not_make_its_bucket_too_long() {
-    let catalog = Catalog::builtin();
-    let targets = [ProfileTarget {
-        gpu: "A10G".into(),
-        tp: 1,
-    }];
-    let edges = edges();
     let mut pairs = vec![(2000, 50); 9];
     pairs.push((9000, 50));
+    let needed = [vec![false, false], vec![false, false], vec![true, false]];
     let profile_with = |pairs: Vec<(u32, u32)>| {
         let lengths = BucketLengths::Sampled(pairs);
-        let request = ProfileRequest {
-            catalog: &catalog,
-            model: "Llama-2-7B",
-            instance_options: &InstanceOptions::default(),
-            engine: &EngineConfig::default(),
-            price_book: Some("melange-2024"),
-            targets: &targets,
-            edges: &edges,
-            lengths: &lengths,
-            needed: Some(&[vec![false, false], vec![false, false], vec![true, false]]),
-            slo: ProfileSlo::melange(0.12),
-            settings: &quick_settings(),
-            cache_dir: None,
-        };
-        profile(&request, &|_| {}).expect("profiles").0
+        let settings = quick_settings();
+        let slo = ProfileSlo::melange(0.12);
+        run_with(&["A10G"], slo, &settings, None, &lengths, Some(&needed)).0
     };
     let cell = profile_with(pairs).types[0].cells[2][0].clone();
     assert_eq!(cell.status, CellStatus::Profiled, "{cell:?}");

@@ -210,48 +210,37 @@ impl AutoscaleArgs {
         };
         // Which policies read each flag; one given to a policy that ignores it is an error,
         // not a silent no-op.
-        let scaling = &[AutoscalePolicy::Reactive, AutoscalePolicy::Hpa];
-        let any_scaling = &[
-            AutoscalePolicy::Reactive,
-            AutoscalePolicy::Hpa,
-            AutoscalePolicy::Schedule,
-        ];
-        let readers: [(&str, bool, &[AutoscalePolicy]); 9] = [
-            ("--scale-metric", self.scale_metric.is_some(), scaling),
+        // The setting each flag sets; the policies that read it come from the one table the
+        // config check uses too.
+        let readers: [(&str, bool, &str); 9] = [
+            ("--scale-metric", self.scale_metric.is_some(), "metric"),
             (
                 "--schedule-lead",
                 self.schedule_lead.is_some(),
-                &[AutoscalePolicy::Schedule],
+                "schedule_lead_s",
             ),
             (
                 "--cold-start-gbs",
                 self.cold_start_gbs.is_some(),
-                any_scaling,
+                "load_gbs",
             ),
             (
                 "--autoscale-interval",
                 self.autoscale_interval.is_some(),
-                scaling,
+                "interval_s",
             ),
-            (
-                "--scale-up",
-                self.scale_up.is_some(),
-                &[AutoscalePolicy::Reactive],
-            ),
+            ("--scale-up", self.scale_up.is_some(), "scale_up_threshold"),
             (
                 "--scale-down",
                 self.scale_down.is_some(),
-                &[AutoscalePolicy::Reactive],
+                "scale_down_threshold",
             ),
-            ("--cooldown", self.cooldown.is_some(), scaling),
-            (
-                "--hpa-target",
-                self.hpa_target.is_some(),
-                &[AutoscalePolicy::Hpa],
-            ),
-            ("--scale-limits", self.scale_limits.is_some(), any_scaling),
+            ("--cooldown", self.cooldown.is_some(), "cooldown_s"),
+            ("--hpa-target", self.hpa_target.is_some(), "hpa_target"),
+            ("--scale-limits", self.scale_limits.is_some(), "limits"),
         ];
-        for (flag, given, policies) in readers {
+        for (flag, given, key) in readers {
+            let policies = AutoscaleConfig::readers_of(key).expect("every flag sets a setting");
             if given && !policies.contains(&policy) {
                 let names: Vec<&str> = policies.iter().map(|p| p.name()).collect();
                 let read_by = match names.split_last() {
