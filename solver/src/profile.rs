@@ -887,8 +887,10 @@ fn search_capacity(
 
 /// Revision of how a cell is measured, in its cache key: cells cached by an earlier revision
 /// are measured again. 2: a bucket's requests that no profiled type holds are left out of its
-/// load tests (the bucket was too long for every type if any one was).
-const CELL_REVISION: u32 = 2;
+/// load tests (the bucket was too long for every type if any one was). 3: a cell's draws are
+/// seeded by the cell alone (revision 2 briefly also seeded them by the longest request the
+/// types profiled beside it hold, and such cached cells would stand in for fresh ones).
+const CELL_REVISION: u32 = 3;
 
 /// The cache key of one cell: every input that can change its answer, as text.
 fn cell_key(
