@@ -99,6 +99,20 @@ pub(crate) struct DualSimplex {
     row_alpha: Vec<f64>,
     /// Scratch: `B⁻¹ A_q`.
     column_alpha: Vec<f64>,
+    /// Scratch: the variables that may enter for the current leaving row, with their dual
+    /// ratio and `|α_j|`.
+    candidates: Vec<(usize, f64, f64)>,
+    /// Scratch: the pivot row of the inverse during an update.
+    pivot_row: Vec<f64>,
+}
+
+/// The range of each structural column in the column arrays, then empty ranges for ever (the
+/// slacks, whose columns are implicit), so a zip over all variables lines up.
+fn column_ranges(column_start: &[usize]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    column_start
+        .windows(2)
+        .map(|window| (window[0], window[1]))
+        .chain(std::iter::repeat((0, 0)))
 }
 
 impl DualSimplex {
@@ -177,6 +191,8 @@ impl DualSimplex {
             iterations: 0,
             row_alpha: vec![0.0; total],
             column_alpha: vec![0.0; rows],
+            candidates: Vec::new(),
+            pivot_row: Vec::with_capacity(rows),
         };
         lp.compute_duals();
         lp
@@ -363,10 +379,27 @@ impl DualSimplex {
     /// Reduced costs of every non-basic variable from the current inverse and costs.
     fn compute_duals(&mut self) {
         let duals = self.duals_for(&self.cost);
-        for variable in 0..self.reduced.len() {
-            self.reduced[variable] = match self.state[variable] {
-                State::Basic(_) => 0.0,
-                _ => self.cost[variable] - self.column_dot(variable, &duals),
+        let structurals = self.structurals;
+        let columns = column_ranges(&self.column_start);
+        let variables = self
+            .reduced
+            .iter_mut()
+            .zip(&self.state)
+            .zip(&self.cost)
+            .zip(columns)
+            .enumerate();
+        for (variable, (((reduced, state), &cost), (start, end))) in variables {
+            *reduced = if matches!(state, State::Basic(_)) {
+                0.0
+            } else if variable >= structurals {
+                cost - duals[variable - structurals]
+            } else {
+                let dot: f64 = self.column_value[start..end]
+                    .iter()
+                    .zip(&self.column_row[start..end])
+                    .map(|(value, &row)| value * duals[row])
+                    .sum();
+                cost - dot
             };
         }
     }
@@ -477,12 +510,22 @@ impl DualSimplex {
         let mut pivot_row_of = vec![usize::MAX; m];
         let mut row_used = vec![false; m];
         let mut dependent = Vec::new();
+        let mut pivot_matrix_row = vec![0.0; m];
+        let mut pivot_inverse_row = vec![0.0; m];
         for column in 0..m {
-            let pivot_row = (0..m).filter(|&row| !row_used[row]).max_by(|&a, &b| {
-                matrix[a * m + column]
-                    .abs()
-                    .total_cmp(&matrix[b * m + column].abs())
-            });
+            // The largest entry among the rows not used yet (the last of equals).
+            let mut pivot_row = None;
+            let mut largest = 0.0_f64;
+            for (row, used) in row_used.iter().enumerate() {
+                if *used {
+                    continue;
+                }
+                let magnitude = matrix[row * m + column].abs();
+                if pivot_row.is_none() || magnitude.total_cmp(&largest).is_ge() {
+                    pivot_row = Some(row);
+                    largest = magnitude;
+                }
+            }
             let Some(pivot_row) = pivot_row.filter(|&row| matrix[row * m + column].abs() > 1e-11)
             else {
                 dependent.push(column);
@@ -491,21 +534,35 @@ impl DualSimplex {
             row_used[pivot_row] = true;
             pivot_row_of[column] = pivot_row;
             let scale = 1.0 / matrix[pivot_row * m + column];
-            for k in 0..m {
-                matrix[pivot_row * m + k] *= scale;
-                inverse[pivot_row * m + k] *= scale;
+            let pivot_range = pivot_row * m..(pivot_row + 1) * m;
+            for (entry, copy) in matrix[pivot_range.clone()]
+                .iter_mut()
+                .zip(pivot_matrix_row.iter_mut())
+            {
+                *entry *= scale;
+                *copy = *entry;
             }
-            for row in 0..m {
-                if row == pivot_row {
+            for (entry, copy) in inverse[pivot_range]
+                .iter_mut()
+                .zip(pivot_inverse_row.iter_mut())
+            {
+                *entry *= scale;
+                *copy = *entry;
+            }
+            let rows = matrix
+                .chunks_exact_mut(m)
+                .zip(inverse.chunks_exact_mut(m))
+                .enumerate();
+            for (row, (matrix_row, inverse_row)) in rows {
+                let factor = matrix_row[column];
+                if row == pivot_row || factor == 0.0 {
                     continue;
                 }
-                let factor = matrix[row * m + column];
-                if factor == 0.0 {
-                    continue;
+                for (entry, &pivot_entry) in matrix_row.iter_mut().zip(&pivot_matrix_row) {
+                    *entry -= factor * pivot_entry;
                 }
-                for k in 0..m {
-                    matrix[row * m + k] -= factor * matrix[pivot_row * m + k];
-                    inverse[row * m + k] -= factor * inverse[pivot_row * m + k];
+                for (entry, &pivot_entry) in inverse_row.iter_mut().zip(&pivot_inverse_row) {
+                    *entry -= factor * pivot_entry;
                 }
             }
         }
@@ -564,25 +621,10 @@ impl DualSimplex {
             let Some((position, to_lower)) = leaving else {
                 return LpStatus::Optimal;
             };
-            let m = self.rows;
-            let rho: Vec<f64> = self.inverse[position * m..(position + 1) * m].to_vec();
-            let mut bound_ratio = f64::INFINITY;
-            for variable in 0..self.state.len() {
-                // Basic and fixed variables cannot enter (a zero α also leaves their reduced
-                // costs alone in the update).
-                if matches!(self.state[variable], State::Basic(_))
-                    || self.upper[variable] <= self.lower[variable]
-                {
-                    self.row_alpha[variable] = 0.0;
-                    continue;
-                }
-                let alpha = self.column_dot(variable, &rho);
-                self.row_alpha[variable] = alpha;
-                if let Some(ratio) = self.ratio(variable, alpha, to_lower, DUAL_TOLERANCE) {
-                    bound_ratio = bound_ratio.min(ratio);
-                }
-            }
+            let bound_ratio = self.price_row(position, to_lower);
             if !bound_ratio.is_finite() {
+                let m = self.rows;
+                let rho = self.inverse[position * m..(position + 1) * m].to_vec();
                 if self.certify_infeasible(&rho) {
                     return LpStatus::Infeasible;
                 }
@@ -598,19 +640,13 @@ impl DualSimplex {
                 self.resynchronise();
                 continue;
             }
-            // Harris: among candidates within the relaxed ratio, the largest pivot.
+            // Harris: among candidates within the relaxed ratio, the largest pivot (the first
+            // in variable order on ties).
             let mut entering = None;
             let mut best_alpha = 0.0;
-            for variable in 0..self.state.len() {
-                let alpha = self.row_alpha[variable];
-                if alpha == 0.0 || self.upper[variable] <= self.lower[variable] {
-                    continue;
-                }
-                if let Some(ratio) = self.ratio(variable, alpha, to_lower, 0.0)
-                    && ratio <= bound_ratio
-                    && alpha.abs() > best_alpha
-                {
-                    best_alpha = alpha.abs();
+            for &(variable, ratio, magnitude) in &self.candidates {
+                if ratio <= bound_ratio && magnitude > best_alpha {
+                    best_alpha = magnitude;
                     entering = Some(variable);
                 }
             }
@@ -632,28 +668,73 @@ impl DualSimplex {
         }
     }
 
-    /// The dual ratio `|d_j| / |α_j|` when `variable` may enter for a leaving variable that must
-    /// rise (`to_lower`) or fall; `None` when it may not. `slack` relaxes the reduced cost (Harris).
-    fn ratio(&self, variable: usize, alpha: f64, to_lower: bool, slack: f64) -> Option<f64> {
-        if alpha.abs() < PIVOT_TOLERANCE {
-            return None;
+    /// Prices the leaving row `position`: fills `row_alpha` with `ρ·A_j` for every variable that
+    /// may move (0 for basic and fixed ones), lists in `candidates` those eligible to enter with
+    /// their exact dual ratio and `|α_j|`, and returns the least ratio relaxed by the Harris
+    /// tolerance (infinite when no variable may enter). One pass over the columns, since this
+    /// is most of an iteration's time.
+    fn price_row(&mut self, position: usize, to_lower: bool) -> f64 {
+        let m = self.rows;
+        let structurals = self.structurals;
+        let rho = &self.inverse[position * m..(position + 1) * m];
+        self.candidates.clear();
+        let mut bound_ratio = f64::INFINITY;
+        // Structurals first, then slacks (whose column is the unit vector of their row), so the
+        // candidates come in variable order.
+        let columns = column_ranges(&self.column_start);
+        let variables = self
+            .state
+            .iter()
+            .zip(&self.lower)
+            .zip(&self.upper)
+            .zip(&self.reduced)
+            .zip(self.row_alpha.iter_mut())
+            .zip(columns)
+            .enumerate();
+        for (variable, (((((&state, &lower), &upper), &reduced), alpha_out), (start, end))) in
+            variables
+        {
+            // Basic and fixed variables cannot enter (a zero α also leaves their reduced costs
+            // alone in the update).
+            if matches!(state, State::Basic(_)) || upper <= lower {
+                *alpha_out = 0.0;
+                continue;
+            }
+            let alpha = if variable >= structurals {
+                rho[variable - structurals]
+            } else {
+                self.column_value[start..end]
+                    .iter()
+                    .zip(&self.column_row[start..end])
+                    .map(|(value, &row)| value * rho[row])
+                    .sum()
+            };
+            *alpha_out = alpha;
+            let magnitude = alpha.abs();
+            if magnitude < PIVOT_TOLERANCE {
+                continue;
+            }
+            let at_lower = state == State::AtLower;
+            // The basic value moves by −α·t when the entering variable moves by t (t > 0 from
+            // lower).
+            let eligible = if to_lower == at_lower {
+                alpha < 0.0
+            } else {
+                alpha > 0.0
+            };
+            if !eligible {
+                continue;
+            }
+            let slack = if at_lower {
+                reduced.max(0.0)
+            } else {
+                (-reduced).max(0.0)
+            };
+            bound_ratio = bound_ratio.min((slack + DUAL_TOLERANCE) / magnitude);
+            self.candidates
+                .push((variable, slack / magnitude, magnitude));
         }
-        let at_lower = self.state[variable] == State::AtLower;
-        // The basic value moves by −α·t when the entering variable moves by t (t > 0 from lower).
-        let eligible = match (to_lower, at_lower) {
-            (true, true) | (false, false) => alpha < 0.0,
-            (true, false) | (false, true) => alpha > 0.0,
-        };
-        if !eligible {
-            return None;
-        }
-        let reduced = self.reduced[variable];
-        let magnitude = if at_lower {
-            reduced.max(0.0)
-        } else {
-            (-reduced).max(0.0)
-        };
-        Some((magnitude + slack) / alpha.abs())
+        bound_ratio
     }
 
     /// Whether the row multipliers `rho` (the leaving row of `B⁻¹`) prove infeasibility. Every
@@ -689,18 +770,26 @@ impl DualSimplex {
     /// out singular.
     fn pivot(&mut self, position: usize, entering: usize, to_lower: bool) -> bool {
         let m = self.rows;
-        self.column_alpha.iter_mut().for_each(|entry| *entry = 0.0);
         if entering >= self.structurals {
             let constraint = entering - self.structurals;
-            for row in 0..m {
-                self.column_alpha[row] = self.inverse[row * m + constraint];
+            for (alpha, row) in self
+                .column_alpha
+                .iter_mut()
+                .zip(self.inverse.chunks_exact(m))
+            {
+                *alpha = row[constraint];
             }
         } else {
+            self.column_alpha.iter_mut().for_each(|entry| *entry = 0.0);
             for k in self.column_start[entering]..self.column_start[entering + 1] {
                 let constraint = self.column_row[k];
                 let value = self.column_value[k];
-                for row in 0..m {
-                    self.column_alpha[row] += self.inverse[row * m + constraint] * value;
+                for (alpha, row) in self
+                    .column_alpha
+                    .iter_mut()
+                    .zip(self.inverse.chunks_exact(m))
+                {
+                    *alpha += row[constraint] * value;
                 }
             }
         }
@@ -724,10 +813,10 @@ impl DualSimplex {
         self.value[leaving] = target;
         // Dual step.
         let dual_step = self.reduced[entering] / self.row_alpha[entering];
-        for variable in 0..self.reduced.len() {
-            if !matches!(self.state[variable], State::Basic(_)) {
-                self.reduced[variable] -= dual_step * self.row_alpha[variable];
-            }
+        // Basic and fixed variables have α = 0 (see `price_row`), so they keep their reduced
+        // costs without a test per variable.
+        for (reduced, alpha) in self.reduced.iter_mut().zip(&self.row_alpha) {
+            *reduced -= dual_step * alpha;
         }
         self.reduced[entering] = 0.0;
         self.reduced[leaving] = -dual_step;
@@ -741,26 +830,31 @@ impl DualSimplex {
         // Inverse update: eliminate the entering column, refreshing the row norms on the way.
         let scale = 1.0 / pivot;
         let mut pivot_norm = 0.0;
-        for k in 0..m {
-            self.inverse[position * m + k] *= scale;
-            pivot_norm += self.inverse[position * m + k] * self.inverse[position * m + k];
+        let pivot_row = &mut self.inverse[position * m..(position + 1) * m];
+        for entry in pivot_row.iter_mut() {
+            *entry *= scale;
+            pivot_norm += *entry * *entry;
         }
         self.row_norms[position] = pivot_norm;
-        for row in 0..m {
-            if row == position {
-                continue;
-            }
+        self.pivot_row.clear();
+        self.pivot_row.extend_from_slice(pivot_row);
+        for (row, (entries, norm)) in self
+            .inverse
+            .chunks_exact_mut(m)
+            .zip(self.row_norms.iter_mut())
+            .enumerate()
+        {
             let factor = self.column_alpha[row];
-            if factor == 0.0 {
+            if row == position || factor == 0.0 {
                 continue;
             }
-            let mut norm = 0.0;
-            for k in 0..m {
-                let entry = self.inverse[row * m + k] - factor * self.inverse[position * m + k];
-                self.inverse[row * m + k] = entry;
-                norm += entry * entry;
+            let mut sum = 0.0;
+            for (entry, &pivot_entry) in entries.iter_mut().zip(&self.pivot_row) {
+                let updated = *entry - factor * pivot_entry;
+                *entry = updated;
+                sum += updated * updated;
             }
-            self.row_norms[row] = norm;
+            *norm = sum;
         }
         self.pivots_since_refactor += 1;
         if self.pivots_since_refactor >= REFACTOR_INTERVAL {
