@@ -685,3 +685,70 @@ fn a_simulate_sweep_prints_the_policies_its_rows_differ_in() {
         );
     }
 }
+
+/// Figures hold every swept axis fixed but the one they compare: a simulate sweep of TPOT
+/// targets × routers, and a plan sweep of GPU sets, used to fail after every point had run
+/// (a CDF named one router twice; one cost figure mixed both sets).
+#[test]
+fn figures_of_a_multi_axis_sweep_hold_the_other_axes_fixed() {
+    let scratch = TempDir::new("multi-axis");
+    let config = scratch.write(
+        "routers.toml",
+        "name = \"routers-by-slo\"\n[workload]\nsource = \"arena\"\nduration = \"30s\"\n\
+         [slo]\ntpot_stat = \"p90\"\n[simulate]\ncluster = \"A10G:1\"\n[sweep]\n\
+         rates = [2.0, 3.0]\ntpot = [\"40ms\", \"120ms\"]\n\
+         routers = [\"round-robin\", \"least-outstanding\"]\n",
+    );
+    let out = scratch.path().join("routers");
+    succeeds([
+        "run".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--no-cache".as_ref(),
+        "--quiet".as_ref(),
+    ]);
+    let figures = figure_files(&out);
+    assert_figures_well_formed(&out, &figures);
+    let attainment = figure_data(&out, "attainment_vs_rate_routers.json");
+    assert!(
+        attainment["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("SLO 120ms")),
+        "{attainment}"
+    );
+    assert_eq!(attainment["series"].as_array().map(Vec::len), Some(2));
+
+    let config = scratch.write(
+        "sets.toml",
+        "name = \"sets\"\nprices = \"melange-2024\"\n[workload]\nsource = \"arena\"\n\
+         duration = \"1m\"\n[slo]\ntpot = \"120ms\"\n[profile]\n\
+         buckets = \"500,2000,8000;250,1000,4000\"\nrequests_per_trial = 100\nreplicates = 1\n\
+         tolerance = 0.1\n[plan]\nmax_rounds = 2\n[sweep]\nrates = [2.0, 4.0]\n\
+         gpu_sets = [[\"A10G\"], [\"A10G\", \"A100-80GB\"]]\n",
+    );
+    let out = scratch.path().join("sets");
+    succeeds([
+        "run".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--no-cache".as_ref(),
+        "--quiet".as_ref(),
+    ]);
+    let figures = figure_files(&out);
+    assert_figures_well_formed(&out, &figures);
+    for set in ["A10G", "A10G_A100-80GB"] {
+        let name = format!("cost_vs_rate_120ms_melange-2024_{set}.json");
+        assert!(figures.contains(&name), "no {name} in {figures:?}");
+    }
+    let (header, rows) = read_csv(&out.join("results.csv"));
+    let (set, fleet) = (column(&header, "gpu_set"), column(&header, "fleet"));
+    let mut sets: Vec<&str> = rows
+        .iter()
+        .filter(|r| r[fleet] == "mixed")
+        .map(|r| r[set].as_str())
+        .collect();
+    sets.sort_unstable();
+    assert_eq!(sets, ["A10G", "A10G", "A10G,A100-80GB", "A10G,A100-80GB"]);
+}

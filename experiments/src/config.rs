@@ -499,6 +499,38 @@ impl ExperimentConfig {
     }
 
     /// Checks values serde cannot: ranges, names, and that the experiment has something to do.
+    /// Refuses a value listed twice on one sweep axis: the grid would run the same point twice
+    /// and the figures, which draw one series per value, would fail after every point had run.
+    fn check_sweep_duplicates(&self) -> Result<(), String> {
+        fn first_repeat<T: PartialEq + std::fmt::Debug>(
+            key: &str,
+            values: &[T],
+        ) -> Result<(), String> {
+            for (index, value) in values.iter().enumerate() {
+                if values[..index].contains(value) {
+                    return Err(format!(
+                        "{key}: {value:?} is listed twice; expected each value once"
+                    ));
+                }
+            }
+            Ok(())
+        }
+        let sweep = &self.sweep;
+        first_repeat("sweep.rates", &sweep.rates)?;
+        first_repeat("sweep.tpot", &sweep.tpot)?;
+        first_repeat("sweep.ttft", &sweep.ttft)?;
+        first_repeat("sweep.gpu_sets", &sweep.gpu_sets)?;
+        first_repeat("sweep.price_books", &sweep.price_books)?;
+        for (gpu, prices) in &sweep.prices {
+            first_repeat(&format!("sweep.prices.{gpu}"), prices)?;
+        }
+        first_repeat("sweep.clusters", &sweep.clusters)?;
+        first_repeat("sweep.routers", &sweep.routers)?;
+        first_repeat("sweep.queues", &sweep.queues)?;
+        first_repeat("sweep.autoscalers", &sweep.autoscalers)?;
+        first_repeat("sweep.seeds", &sweep.seeds)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.name.trim().is_empty() {
             return Err("name: expected a non-empty name".into());
@@ -523,6 +555,7 @@ impl ExperimentConfig {
         for rate in &self.sweep.rates {
             check_rate("sweep.rates", *rate)?;
         }
+        self.check_sweep_duplicates()?;
         self.workload.duration_s()?;
         if self.workload.duration.is_some()
             && workloads::presets::get(&self.workload.source).is_err()
@@ -904,6 +937,12 @@ mod tests {
             "name = \"x\"\n[workload]\nsource = \"arena\"\n[slo]\ntpot = \"120ms\"\n[plan]\n";
         let cases = [
             ("[sweep]\nrates = [-1.0]\n", "sweep.rates"),
+            ("[sweep]\nrates = [1.0, 2.0, 1.0]\n", "listed twice"),
+            ("[sweep]\ntpot = [\"40ms\", \"40ms\"]\n", "sweep.tpot"),
+            (
+                "[sweep]\nprices = { A100-80GB = [2.0, 2.0, 9.0] }\n",
+                "sweep.prices.A100-80GB: 2.0 is listed twice",
+            ),
             ("[sweep]\ngpu_sets = [[]]\n", "sweep.gpu_sets"),
             ("[sweep]\ntpot = [\"fast\"]\n", "sweep.tpot"),
             ("[profile]\ngpus = []\n", "profile.gpus"),

@@ -219,6 +219,10 @@ pub struct ResultRow {
     pub price_book: String,
     /// What-if prices (`GPU=price`, empty for none).
     pub price_overrides: String,
+    /// Instance types the point planned over, comma-separated (plan experiments; empty
+    /// otherwise): tells apart the points of a `sweep.gpu_sets` sweep.
+    #[serde(default)]
+    pub gpu_set: String,
     /// Router of the simulated fleet.
     pub router: String,
     /// Queue order.
@@ -479,10 +483,28 @@ pub struct RunReport {
     pub stale: usize,
 }
 
-/// Hash of the resolved config, as 16 hex digits.
-pub fn config_hash(config: &ExperimentConfig) -> String {
-    let text = serde_json::to_string(config).expect("configs serialize");
-    format!("{:016x}", fnv1a(text.as_bytes()))
+/// Identity of a run's inputs, as 16 hex digits: the resolved config, the bytes of every
+/// catalog file applied on top of the built-in catalog, the bytes of the trace the workload
+/// reads (if it is a file), and medley's version. Resuming and merging trust points with the
+/// same identity, so anything that changes their numbers must be in it; an error names a file
+/// that cannot be read.
+pub fn config_hash(config: &ExperimentConfig, catalog: &Catalog) -> Result<String, String> {
+    let mut text = serde_json::to_string(config).expect("configs serialize");
+    let file_hash = |path: &Path| {
+        std::fs::read(path)
+            .map(|bytes| fnv1a(&bytes))
+            .map_err(|err| format!("{}: cannot read: {err}", path.display()))
+    };
+    for overlay in &catalog.overlays {
+        text.push_str(&format!("\ncatalog file {:016x}", file_hash(overlay)?));
+    }
+    if let Ok(crate::workload::WorkloadSource::Trace(path)) =
+        crate::workload::WorkloadSource::resolve(&config.workload.source)
+    {
+        text.push_str(&format!("\ntrace {:016x}", file_hash(&path)?));
+    }
+    text.push_str(&format!("\nmedley {MEDLEY_VERSION}"));
+    Ok(format!("{:016x}", fnv1a(text.as_bytes())))
 }
 
 fn point_key(hash: &str, point: &GridPoint) -> String {
@@ -575,7 +597,7 @@ pub fn run(
     options: &RunOptions,
     progress: &(dyn Fn(RunProgress) + Sync),
 ) -> Result<RunReport, String> {
-    let hash = config_hash(config);
+    let hash = config_hash(config, catalog)?;
     let all = grid(config);
     let selected: Vec<GridPoint> = all
         .iter()
@@ -849,6 +871,11 @@ fn row_from(
         ttft_target: point.ttft.clone().unwrap_or_default(),
         price_book: book,
         price_overrides: point.price_text(),
+        gpu_set: if config.plan.is_some() {
+            point.gpus.join(",")
+        } else {
+            String::new()
+        },
         router: point
             .router
             .clone()

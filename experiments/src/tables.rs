@@ -261,6 +261,7 @@ pub fn results_frame(rows: &[&crate::runner::ResultRow]) -> PolarsResult<DataFra
         col(rows, "ttft_target", |r| r.ttft_target.clone()),
         col(rows, "price_book", |r| r.price_book.clone()),
         col(rows, "price_overrides", |r| r.price_overrides.clone()),
+        col(rows, "gpu_set", |r| r.gpu_set.clone()),
         col(rows, "router", |r| r.router.clone()),
         col(rows, "queue", |r| r.queue.clone()),
         col(rows, "autoscaler", |r| r.autoscaler.clone()),

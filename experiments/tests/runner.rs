@@ -71,7 +71,10 @@ fn runs_resume_and_shards_merge_to_the_same_tables() {
         assert!(mixed.usd_per_hour >= planned - 1e-9, "{mixed:?}");
         assert!(point.rows.iter().any(|r| r.fleet == "single"));
         for row in &point.rows {
-            assert_eq!(row.config_hash, runner::config_hash(&config));
+            assert_eq!(
+                row.config_hash,
+                runner::config_hash(&config, &Catalog::builtin()).unwrap()
+            );
             assert_eq!(row.medley_version, runner::MEDLEY_VERSION);
             assert_eq!(row.arrived, row.completed + row.rejected, "{row:?}");
         }
@@ -280,4 +283,69 @@ fn shards_profile_what_the_whole_grid_needs() {
     for dir in [whole, slow, fast, merged] {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// A resumed run reuses only points whose inputs are unchanged: editing the trace or a catalog
+/// file behind the same config runs every point again (each used to be reused, with the old
+/// numbers).
+#[test]
+fn a_changed_trace_or_catalog_file_is_not_resumed() {
+    let dir = temp_dir("inputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("trace.csv");
+    let write_trace = |output: u32| {
+        let mut text = String::from("arrival_s,input_tokens,output_tokens\n");
+        for i in 0..20 {
+            text.push_str(&format!("{},{},{output}\n", f64::from(i) * 0.5, 100 + i));
+        }
+        std::fs::write(&trace, text).unwrap();
+    };
+    write_trace(50);
+    let text = format!(
+        r#"
+name = "tiny-trace"
+[workload]
+source = "{}"
+[slo]
+tpot = "100ms"
+tpot_stat = "p90"
+[simulate]
+cluster = "A10G:1"
+"#,
+        trace.display()
+    );
+    let config = ExperimentConfig::parse(&text, &dir.join("trace.toml")).expect("valid");
+    let out = dir.join("out");
+    let builtin = Catalog::builtin();
+    let first = runner::run(&config, &builtin, &options(&out, None), &|_| {}).unwrap();
+    assert_eq!((first.ran, first.resumed), (1, 0));
+    let again = runner::run(&config, &builtin, &options(&out, None), &|_| {}).unwrap();
+    assert_eq!((again.ran, again.resumed), (0, 1));
+
+    write_trace(60);
+    let edited = runner::run(&config, &builtin, &options(&out, None), &|_| {}).unwrap();
+    assert_eq!((edited.ran, edited.resumed, edited.stale), (1, 0, 1));
+    let points = runner::read_points(std::slice::from_ref(&out)).unwrap();
+    let current = runner::config_hash(&config, &builtin).unwrap();
+    let row = points
+        .iter()
+        .flat_map(|p| &p.rows)
+        .find(|r| r.config_hash == current)
+        .expect("the re-run point");
+    assert_eq!(row.arrived, 20);
+
+    let overlay = dir.join("prices.toml");
+    std::fs::write(&overlay, "[price_books.hyperscaler.prices]\nA10G = 50.0\n").unwrap();
+    let catalog = Catalog::load(std::slice::from_ref(&overlay)).expect("catalog loads");
+    let priced = runner::run(&config, &catalog, &options(&out, None), &|_| {}).unwrap();
+    assert_eq!((priced.ran, priced.resumed), (1, 0));
+    let hash = runner::config_hash(&config, &catalog).unwrap();
+    let row = runner::read_points(std::slice::from_ref(&out))
+        .unwrap()
+        .into_iter()
+        .flat_map(|p| p.rows)
+        .find(|r| r.config_hash == hash)
+        .expect("the re-priced point");
+    assert!((row.usd_per_hour - 50.0).abs() < 1e-9, "{row:?}");
+    let _ = std::fs::remove_dir_all(dir);
 }

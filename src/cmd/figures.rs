@@ -128,10 +128,18 @@ fn plan_figures(
             row.ttft_target.clone(),
             row.price_book.clone(),
             row.price_overrides.clone(),
+            row.gpu_set.clone(),
             row.seed,
         )
     });
-    for ((tpot, ttft, book, overrides, seed), group) in &by_group {
+    // The GPU set goes into names and titles only when a sweep varies it.
+    let several_sets = by_group
+        .keys()
+        .map(|key| &key.4)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1;
+    for ((tpot, ttft, book, overrides, set, seed), group) in &by_group {
         let mut rates: Vec<f64> = group.iter().map(|r| r.rate_rps).collect();
         rates.sort_by(f64::total_cmp);
         rates.dedup();
@@ -139,7 +147,10 @@ fn plan_figures(
             continue;
         }
         let slo = slo_text(tpot, ttft);
-        let stem = group_stem(&slo, book, overrides, *seed);
+        let mut stem = group_stem(&slo, book, overrides, *seed);
+        if several_sets {
+            stem = file_stem(&format!("{stem}_{set}"));
+        }
         let cost_of = |fleet: &str, fleet_type: &str, rate: f64| {
             group
                 .iter()
@@ -153,7 +164,11 @@ fn plan_figures(
             .collect();
         types.sort();
         types.dedup();
-        let title_suffix = format!("SLO {slo}, {book} prices");
+        let title_suffix = if several_sets {
+            format!("SLO {slo}, {book} prices, GPUs {set}")
+        } else {
+            format!("SLO {slo}, {book} prices")
+        };
         figures.draw(
             &plots::CostVsRate {
                 title: format!("Cost of fleets that met the SLO in simulation ({title_suffix})"),
@@ -267,7 +282,10 @@ fn what_if_figures(
     figures: &mut Figures<'_>,
     rows: &[&ResultRow],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut by_price: BTreeMap<(String, String, String, u64), Vec<&ResultRow>> = BTreeMap::new();
+    // One line per varied GPU, holding every other swept axis fixed: the SLO, the price book
+    // (a what-if price replaces one book's price), the GPU set, the rate and the seed.
+    type WhatIfKey = (String, String, String, String, String, u64);
+    let mut by_price: BTreeMap<WhatIfKey, Vec<&ResultRow>> = BTreeMap::new();
     for row in rows
         .iter()
         .filter(|r| r.fleet == "mixed" && !r.price_overrides.is_empty())
@@ -281,14 +299,25 @@ fn what_if_figures(
         by_price
             .entry((
                 gpu.to_string(),
-                row.tpot_target.clone(),
+                slo_text(&row.tpot_target, &row.ttft_target),
+                row.price_book.clone(),
+                row.gpu_set.clone(),
                 format!("{}", row.rate_rps),
                 row.seed,
             ))
             .or_default()
             .push(row);
     }
-    for ((gpu, tpot, rate, seed), mut group) in by_price {
+    let distinct = |field: fn(&WhatIfKey) -> &String| {
+        by_price
+            .keys()
+            .map(field)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    let several_books = distinct(|key| &key.2) > 1;
+    let several_sets = distinct(|key| &key.3) > 1;
+    for ((gpu, slo, book, set, rate, seed), mut group) in by_price {
         let price = |row: &ResultRow| {
             row.price_overrides
                 .split_once('=')
@@ -304,17 +333,28 @@ fn what_if_figures(
         figures.draw(
             &plots::PriceWhatIf {
                 title: format!(
-                    "Verified mixed fleet as the {gpu} price varies (SLO {tpot}, {rate} req/s)"
+                    "Verified mixed fleet as the {gpu} price varies (SLO {slo}, {rate} req/s, {book}{})",
+                    if several_sets { format!(", GPUs {set}") } else { String::new() }
                 ),
                 gpu_type: gpu.clone(),
                 prices_per_hour: group.iter().map(|r| price(r)).collect(),
                 optimal_cost_per_hour: group.iter().map(|r| r.usd_per_hour).collect(),
                 mix: stacked(&all_counts),
             },
-            &file_stem(&if seed == 0 {
-                format!("whatif_{gpu}_{tpot}_{rate}rps")
-            } else {
-                format!("whatif_{gpu}_{tpot}_{rate}rps_seed{seed}")
+            &file_stem(&{
+                // Book and GPU set in the name only when they vary, so the usual one-book sweep
+                // keeps its short names.
+                let mut stem = format!("whatif_{gpu}_{slo}_{rate}rps");
+                if several_books {
+                    stem.push_str(&format!("_{book}"));
+                }
+                if several_sets {
+                    stem.push_str(&format!("_{set}"));
+                }
+                if seed != 0 {
+                    stem.push_str(&format!("_seed{seed}"));
+                }
+                stem
             }),
             plots::price_what_if,
         )?;
@@ -400,6 +440,32 @@ fn policy_figures(
         .into_iter()
         .filter(|(r, _)| Some(r.seed) == seed)
         .collect();
+    // One SLO and one price setting per figure too (a latency CDF has one line per policy,
+    // and a line per policy and target would repeat names): the first of each, named in the
+    // titles when the sweep varies them.
+    let slo_of = |r: &ResultRow| slo_text(&r.tpot_target, &r.ttft_target);
+    let several = |get: &dyn Fn(&ResultRow) -> String| {
+        given
+            .iter()
+            .map(|(r, _)| get(r))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1
+    };
+    let (several_slos, several_prices) = (several(&slo_of), several(&|r| r.prices_label()));
+    let base_slo = base_value(&given, slo_of, "");
+    let base_prices = base_value(&given, |r| r.prices_label(), "");
+    let given: Vec<PolicyRow<'_>> = given
+        .into_iter()
+        .filter(|(r, _)| slo_of(r) == base_slo && r.prices_label() == base_prices)
+        .collect();
+    let mut fixed = String::new();
+    if several_slos {
+        fixed.push_str(&format!(", SLO {base_slo}"));
+    }
+    if several_prices {
+        fixed.push_str(&format!(", {base_prices} prices"));
+    }
     let base_router = base_value(&given, |r| r.router.clone(), "least-outstanding");
     let base_queue = base_value(&given, |r| r.queue.clone(), "fcfs");
     let base_cluster = base_value(&given, |r| r.allocation.clone(), "");
@@ -430,10 +496,10 @@ fn policy_figures(
             continue;
         }
         let held = match facet {
-            Facet::Routers => format!("queue {base_queue}, {base_cluster}"),
-            Facet::Queues => format!("router {base_router}, {base_cluster}"),
-            Facet::Clusters => format!("router {base_router}, queue {base_queue}"),
-            Facet::Autoscalers => format!("{base_cluster} at the start"),
+            Facet::Routers => format!("queue {base_queue}, {base_cluster}{fixed}"),
+            Facet::Queues => format!("router {base_router}, {base_cluster}{fixed}"),
+            Facet::Clusters => format!("router {base_router}, queue {base_queue}{fixed}"),
+            Facet::Autoscalers => format!("{base_cluster} at the start{fixed}"),
         };
         if matches!(facet, Facet::Autoscalers) && rates.len() >= 2 {
             let series = per_name_and_rate(&names, &rates, &rows, facet, |r| r.usd_per_hour);
