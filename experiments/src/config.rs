@@ -682,8 +682,12 @@ impl ExperimentConfig {
                 return Err("sweep.gpu_sets: a GPU set is empty".into());
             }
             let plan = self.plan.clone().unwrap_or_default();
-            if plan.slice_factor == 0 {
-                return Err("plan.slice_factor: expected at least 1".into());
+            if plan.slice_factor == 0 || plan.slice_factor > solver::problem::MAX_SLICE_FACTOR {
+                return Err(format!(
+                    "plan.slice_factor = {}: expected 1 to {} slices per bucket",
+                    plan.slice_factor,
+                    solver::problem::MAX_SLICE_FACTOR
+                ));
             }
             if !(plan.headroom >= 0.0 && plan.headroom <= solver::problem::MAX_HEADROOM) {
                 return Err(format!(
@@ -994,6 +998,12 @@ mod tests {
         let err = ExperimentConfig::parse(&format!("{base}headroom = 1e9\n"), Path::new("x.toml"))
             .unwrap_err();
         assert!(err.message.contains("plan.headroom"), "{err}");
+        let err = ExperimentConfig::parse(
+            &format!("{base}slice_factor = 4000000000\n"),
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("plan.slice_factor"), "{err}");
     }
 
     #[test]

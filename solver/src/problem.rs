@@ -250,6 +250,11 @@ pub struct PlanProblem {
 /// well inside the integer range of every solver.
 pub const MAX_INSTANCES: f64 = 1e7;
 
+/// Most slices per bucket: Mélange used up to 8 (its slice factor); a thousand splits any
+/// bucket finer than its profiled capacity can tell apart, and far larger values only make the
+/// solver and the router's assignment slower.
+pub const MAX_SLICE_FACTOR: u32 = 1000;
+
 /// Largest headroom accepted: a plan for up to 11 times the rate. Far beyond any margin a
 /// planner wants, and it keeps fleets (simulated by `--verify`) within memory.
 pub const MAX_HEADROOM: f64 = 10.0;
@@ -277,6 +282,13 @@ impl PlanProblem {
         }
         if self.slice_factor == 0 {
             return Err(PlanError::ZeroSliceFactor);
+        }
+        if self.slice_factor > MAX_SLICE_FACTOR {
+            return Err(PlanError::InvalidNumber {
+                location: "slice_factor".to_string(),
+                value: f64::from(self.slice_factor),
+                expected: "1 to 1000 slices per bucket",
+            });
         }
         check_non_negative(|| "headroom".to_string(), self.headroom)?;
         if self.headroom > MAX_HEADROOM {

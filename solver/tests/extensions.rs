@@ -341,6 +341,14 @@ fn invalid_problems_are_refused_with_the_place_named() {
     let mut problem = example();
     problem.slice_factor = 0;
     assert_eq!(problem.validate().unwrap_err(), PlanError::ZeroSliceFactor);
+    // A slice factor in the billions once ran for minutes with no output.
+    let mut problem = example();
+    problem.slice_factor = 4_000_000_000;
+    let text = problem.validate().unwrap_err().to_string();
+    assert!(
+        text.contains("slice_factor") && text.contains("1 to 1000"),
+        "{text}"
+    );
 
     let mut problem = example();
     problem.gpu_types[1].hourly_cost = f64::NAN;

@@ -32,7 +32,7 @@ pub struct PlanArgs {
         "verify", "target", "max_rounds", "router", "windows", "schedule_out",
     ])]
     pub melange_json: Option<std::path::PathBuf>,
-    /// Slices per bucket, replacing the file's `slice_factor`.
+    /// Slices per bucket (1 to 1000), replacing the file's `slice_factor`.
     #[arg(long)]
     pub slice_factor: Option<u32>,
     /// Total request rate (req/s), replacing the file's `total_request_rate`.
