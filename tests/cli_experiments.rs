@@ -62,9 +62,12 @@ fn first_and_last<T: Clone>(values: &[T]) -> Vec<T> {
 
 /// The same experiment, smaller: enough to exercise every stage and figure in seconds.
 fn reduced(mut config: ExperimentConfig) -> ExperimentConfig {
-    config.profile.requests_per_trial = 120;
-    config.profile.replicates = 1;
-    config.profile.tolerance = 0.1;
+    // Simulate experiments profile nothing, and refuse profiling keys.
+    if config.simulate.is_none() {
+        config.profile.requests_per_trial = 120;
+        config.profile.replicates = 1;
+        config.profile.tolerance = 0.1;
+    }
     // A trace runs to its end; only a preset's stream has a length to shorten.
     if workloads::presets::get(&config.workload.source).is_ok() {
         config.workload.duration = Some("1m".into());

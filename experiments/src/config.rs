@@ -752,6 +752,33 @@ impl ExperimentConfig {
                     ));
                 }
             }
+            // A simulate experiment profiles nothing (the routers above need no capacity
+            // table), so profile keys other than the bucket edges of its per-bucket report would
+            // be ignored. Those at their defaults are allowed: a results directory's config.toml
+            // spells every key out.
+            let defaults = ProfileConfig::default();
+            let unread = [
+                ("profile.gpus", self.profile.gpus != defaults.gpus),
+                ("profile.lengths", self.profile.lengths != defaults.lengths),
+                (
+                    "profile.requests_per_trial",
+                    self.profile.requests_per_trial != defaults.requests_per_trial,
+                ),
+                (
+                    "profile.replicates",
+                    self.profile.replicates != defaults.replicates,
+                ),
+                (
+                    "profile.tolerance",
+                    self.profile.tolerance != defaults.tolerance,
+                ),
+            ];
+            if let Some((key, _)) = unread.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "{key}: a [simulate] experiment profiles nothing, so this key would be \
+                     ignored; remove it (profile.buckets still sets its per-bucket report)"
+                ));
+            }
             let queues = std::iter::once(("simulate.queue", &simulate.queue))
                 .chain(self.sweep.queues.iter().map(|q| ("sweep.queues", q)));
             for (key, queue) in queues {
@@ -1021,6 +1048,15 @@ mod tests {
             (
                 format!("{with_slo}[profile]\nbuckets = \"nonsense\"\n"),
                 "profile.buckets",
+            ),
+            // Profiling keys a simulate experiment would ignore.
+            (
+                format!("{with_slo}[profile]\nrequests_per_trial = 5\n"),
+                "profile.requests_per_trial",
+            ),
+            (
+                format!("{with_slo}[profile]\ngpus = [\"A10G\"]\n"),
+                "profile.gpus",
             ),
             // A bad value names the key it came from, and a deadline queue needs a TTFT target.
             (
