@@ -158,6 +158,13 @@ pub enum SimError {
         /// The previous arrival time.
         previous_s: f64,
     },
+    /// A request arrives before 0 s, after `workloads::MAX_ARRIVAL_S`, or at no finite time.
+    ArrivalOutOfRange {
+        /// The offending request.
+        id: u64,
+        /// Its arrival time.
+        arrival_s: f64,
+    },
     /// A bad setting.
     Config(String),
     /// Writing records failed.
@@ -175,6 +182,12 @@ impl fmt::Display for SimError {
                 f,
                 "request {id} arrives at {arrival_s} s, before the previous request ({previous_s} s): \
                  arrivals must be sorted"
+            ),
+            SimError::ArrivalOutOfRange { id, arrival_s } => write!(
+                f,
+                "request {id} arrives at {arrival_s:e} s; expected a time from 0 to {:e} s \
+                 (about 31 years; a trace rescaled to a tiny rate, or times in the wrong unit?)",
+                workloads::MAX_ARRIVAL_S
             ),
             SimError::Config(message) => write!(f, "{message}"),
             SimError::Io(e) => write!(f, "writing records: {e}"),
@@ -250,7 +263,13 @@ pub fn simulate(
         let Some(request) = stream.next() else {
             return Ok(None);
         };
-        if request.arrival_s < previous_arrival || !request.arrival_s.is_finite() {
+        if !(0.0..=workloads::MAX_ARRIVAL_S).contains(&request.arrival_s) {
+            return Err(SimError::ArrivalOutOfRange {
+                id: request.id,
+                arrival_s: request.arrival_s,
+            });
+        }
+        if request.arrival_s < previous_arrival {
             return Err(SimError::UnsortedArrivals {
                 id: request.id,
                 arrival_s: request.arrival_s,

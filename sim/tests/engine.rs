@@ -269,6 +269,27 @@ fn unsorted_arrivals_are_an_error() {
     assert!(err.to_string().contains("sorted"), "{err}");
 }
 
+/// An arrival past the nanosecond clock's range used to saturate it (completions before
+/// arrivals) or keep the sampling timer spinning for hours; it is an error naming the request.
+#[test]
+fn arrivals_beyond_the_clock_are_an_error() {
+    for (arrival_s, sample) in [(2e10, None), (f64::INFINITY, Some(1.0)), (1e300, Some(1.0))] {
+        let requests = vec![
+            Request::new(0, 0.0, 10, 10),
+            Request::new(1, arrival_s, 10, 10),
+        ];
+        let mut sink = sim::VecSink::default();
+        let config = SimConfig {
+            sample_interval_s: sample,
+            ..SimConfig::default()
+        };
+        let err = sim::simulate(&cluster("A10G:1"), &config, None, requests, &mut sink, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("request 1") && err.contains("1e9 s"), "{err}");
+    }
+}
+
 #[test]
 fn slo_attainment_counts_rejections_as_misses() {
     let mut cfg = config(BatchingMode::Continuous);

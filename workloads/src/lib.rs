@@ -24,7 +24,7 @@ pub use error::{Error, TraceError, WorkloadError};
 pub use histogram::{BucketEdges, BucketSampler, SizeHistogram};
 pub use lengths::{LengthDist, LengthModel, QuantileTable};
 pub use presets::Preset;
-pub use request::Request;
+pub use request::{MAX_ARRIVAL_S, Request};
 pub use stats::{LengthSummary, StatsBuilder, TraceStats};
 pub use synthetic::{SyntheticStream, Workload};
 pub use trace::{

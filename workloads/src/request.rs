@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Latest arrival a stream may hold, seconds after its start (about 31.7 years): the simulator
+/// counts time in nanoseconds in 64 bits, which run out at about 584 years, and a later arrival
+/// is a unit mistake (milliseconds read as seconds, a rate rescaled to nearly nothing).
+pub const MAX_ARRIVAL_S: f64 = 1e9;
+
 /// One inference request: when it arrives and how many tokens go in and come out.
 ///
 /// Arrival times are seconds from the start of the stream (readers rebase to 0). Token counts

@@ -92,35 +92,60 @@ fn apply<'a, I: Iterator<Item = Request> + 'a>(
     requests: I,
     transforms: &Transforms,
     edges: BucketEdges,
-) -> (TraceStats, u64, u64) {
+) -> Result<(TraceStats, u64, u64), WorkloadError> {
     let windowed: Box<dyn Iterator<Item = Request> + 'a> = match transforms.window_s {
         Some((start, end)) => Box::new(transform::window(requests, start, end)),
         None => Box::new(requests),
     };
-    let scaled: Box<dyn Iterator<Item = Request> + 'a> = match transforms.rate_factor {
-        Some(factor) => Box::new(transform::scale_rate(windowed, factor)),
+    // A small rate factor stretches time: stop at the first arrival past the simulator's
+    // range instead of reporting infinite spans.
+    let out_of_range_cell = std::cell::Cell::new(None);
+    let out_of_range = &out_of_range_cell;
+    let scaled: Box<dyn Iterator<Item = Request> + '_> = match transforms.rate_factor {
+        Some(factor) => Box::new(transform::scale_rate(windowed, factor).map_while(
+            move |request| {
+                if request.arrival_s <= crate::request::MAX_ARRIVAL_S {
+                    Some(request)
+                } else {
+                    out_of_range.set(Some((request.id, request.arrival_s, factor)));
+                    None
+                }
+            },
+        )),
         None => windowed,
     };
-    let first: Box<dyn Iterator<Item = Request> + 'a> = match transforms.first {
+    let first: Box<dyn Iterator<Item = Request> + '_> = match transforms.first {
         Some(n) => Box::new(scaled.take(usize::try_from(n).unwrap_or(usize::MAX))),
         None => scaled,
     };
     let mut builder = StatsBuilder::new(edges);
-    match transforms.context_limit {
+    let (clipped, dropped) = match transforms.context_limit {
         Some((limit, policy)) => {
             let mut limited = ContextLimit::new(first, limit, policy);
             for request in limited.by_ref() {
                 builder.push(&request);
             }
-            (builder.finish(), limited.clipped(), limited.dropped())
+            (limited.clipped(), limited.dropped())
         }
         None => {
             for request in first {
                 builder.push(&request);
             }
-            (builder.finish(), 0, 0)
+            (0, 0)
         }
+    };
+    if let Some((id, arrival_s, factor)) = out_of_range.get() {
+        return Err(WorkloadError::bad(
+            "rate factor",
+            format!("{factor:e}"),
+            &format!(
+                "a factor that keeps arrivals within {:e} s (request {id} would arrive at \
+                 {arrival_s:e} s)",
+                crate::request::MAX_ARRIVAL_S
+            ),
+        ));
     }
+    Ok((builder.finish(), clipped, dropped))
 }
 
 /// Statistics of a trace file, streamed (or loaded and sorted when `options.allow_unsorted`).
@@ -134,7 +159,7 @@ pub fn trace_stats(
     let source = path.display().to_string();
     if options.allow_unsorted {
         let loaded = trace::load(path, options)?;
-        let (stats, clipped, dropped) = apply(loaded.requests.into_iter(), transforms, edges);
+        let (stats, clipped, dropped) = apply(loaded.requests.into_iter(), transforms, edges)?;
         return Ok(SourceStats {
             source,
             read: Some(loaded.report.counts.clone()),
@@ -153,10 +178,11 @@ pub fn trace_stats(
     let requests = reader
         .by_ref()
         .map_while(|item| item.map_err(|err| failure = Some(err)).ok());
-    let (stats, clipped, dropped) = apply(requests, transforms, edges);
+    let applied = apply(requests, transforms, edges);
     if let Some(err) = failure {
         return Err(err.into());
     }
+    let (stats, clipped, dropped) = applied?;
     Ok(SourceStats {
         source,
         read: Some(reader.counts().clone()),
@@ -181,7 +207,7 @@ pub fn preset_stats(
 ) -> Result<SourceStats, Error> {
     transforms.validate()?;
     let stream = preset.stream(rate_rps, duration_s, seed)?;
-    let (stats, clipped, dropped) = apply(stream, transforms, edges);
+    let (stats, clipped, dropped) = apply(stream, transforms, edges)?;
     Ok(SourceStats {
         source: preset.name.to_string(),
         read: None,

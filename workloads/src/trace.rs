@@ -782,6 +782,21 @@ impl TraceReader {
                 raw.arrival_s
             });
             let arrival_s = raw.arrival_s - first;
+            if !(arrival_s.abs() <= crate::request::MAX_ARRIVAL_S) {
+                self.done = true;
+                return Some(Err(TraceError::BadField {
+                    path: self.path.clone(),
+                    line: raw.line,
+                    column: 0,
+                    column_name: "arrival".to_string(),
+                    found: format!("{arrival_s} s after the first row"),
+                    expected: format!(
+                        "arrivals within {:e} s of the first row (about 31 years; check the \
+                         time unit)",
+                        crate::request::MAX_ARRIVAL_S
+                    ),
+                }));
+            }
             if arrival_s < self.previous_s && !self.options.allow_unsorted {
                 self.done = true;
                 return Some(Err(TraceError::Unsorted {

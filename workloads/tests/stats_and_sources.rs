@@ -106,6 +106,39 @@ fn trace_stats_apply_transforms_and_report_counts() {
     );
 }
 
+/// Arrivals past the simulator's clock (about 31 years after the first) are errors, whether
+/// written in the file or made by a tiny rate factor, instead of infinite spans and rates of 0.
+#[test]
+fn arrivals_beyond_the_clock_are_errors_naming_the_line_or_factor() {
+    let err = source::trace_stats(
+        &fixture("bad/far_arrival.csv"),
+        &ReadOptions::default(),
+        &Transforms::default(),
+        BucketEdges::melange(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("far_arrival.csv:4") && err.contains("1e9 s"),
+        "{err}"
+    );
+    let err = source::trace_stats(
+        &fixture("normalized.csv"),
+        &ReadOptions::default(),
+        &Transforms {
+            rate_factor: Some(1e-308),
+            ..Default::default()
+        },
+        BucketEdges::melange(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("rate factor") && err.contains("1e9 s"),
+        "{err}"
+    );
+}
+
 #[test]
 fn trace_stats_surface_reader_errors() {
     let err = source::trace_stats(
