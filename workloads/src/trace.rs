@@ -782,7 +782,9 @@ impl TraceReader {
                 raw.arrival_s
             });
             let arrival_s = raw.arrival_s - first;
-            if !(arrival_s.abs() <= crate::request::MAX_ARRIVAL_S) {
+            if !(-crate::request::MAX_ARRIVAL_S..=crate::request::MAX_ARRIVAL_S)
+                .contains(&arrival_s)
+            {
                 self.done = true;
                 return Some(Err(TraceError::BadField {
                     path: self.path.clone(),
