@@ -108,7 +108,7 @@ pub struct StatsArgs {
     /// Keep only the first N requests.
     #[arg(long)]
     pub first: Option<u64>,
-    /// Context limit in tokens (input + output); see --over-limit.
+    /// Context limit in tokens (input + output, at least 2); see --over-limit.
     #[arg(long)]
     pub max_context: Option<u32>,
     /// What to do with requests over --max-context.

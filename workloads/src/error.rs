@@ -178,7 +178,8 @@ impl fmt::Display for TraceError {
             } => write!(
                 f,
                 "{}:{line}: arrival decreases: found {found_s} s after the first row, expected at least \
-                 {previous_s} s (the row before); pass --sort to sort the trace",
+                 {previous_s} s (the row before); sort the file by arrival time (`medley \
+                 workload stats --sort` sorts it as it reads; other commands need it sorted)",
                 path.display()
             ),
             TraceError::Polars { path, message } => write!(f, "{}: {message}", path.display()),

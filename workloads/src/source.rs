@@ -37,6 +37,16 @@ impl Transforms {
                 "a positive finite number",
             ));
         }
+        // A request holds at least one prompt and one output token.
+        if let Some((limit, _)) = self.context_limit
+            && limit < 2
+        {
+            return Err(WorkloadError::bad(
+                "context limit",
+                limit,
+                "at least 2 tokens (one prompt and one output token)",
+            ));
+        }
         if let Some((start, end)) = self.window_s
             && !(start >= 0.0 && end > start)
         {

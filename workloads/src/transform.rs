@@ -62,7 +62,8 @@ pub struct ContextLimit<I> {
 }
 
 impl<I> ContextLimit<I> {
-    /// Wraps a stream; `limit_tokens` is the largest allowed input + output (at least 2).
+    /// Wraps a stream; `limit_tokens` is the largest allowed input + output (at least 2; the
+    /// transforms refuse a smaller limit).
     pub fn new(inner: I, limit_tokens: u32, policy: OverLimit) -> Self {
         Self {
             inner,

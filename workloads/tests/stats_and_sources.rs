@@ -215,3 +215,23 @@ fn generate_writes_a_trace_that_reads_back_identically() {
     assert!(source::generate("no-such-preset", 1.0, 1.0, 0, &dir.join("x.csv")).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A context limit under two tokens was raised to two while the output claimed the limit given.
+#[test]
+fn a_context_limit_under_two_tokens_is_an_error() {
+    let err = source::trace_stats(
+        &fixture("normalized.csv"),
+        &ReadOptions::default(),
+        &Transforms {
+            context_limit: Some((1, OverLimit::Clip)),
+            ..Default::default()
+        },
+        BucketEdges::melange(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("context limit") && err.contains("at least 2"),
+        "{err}"
+    );
+}
