@@ -1194,3 +1194,44 @@ fn a_fleet_too_large_to_draw_keeps_its_tables_and_says_why_there_is_no_figure() 
     let (_, rows) = read_csv(&out.join("timeseries.csv"));
     assert!(rows.len() >= 25, "every replica is still sampled");
 }
+
+/// Trace rows the replay leaves out are reported, not dropped in silence: BurstGPT's failed
+/// requests (no response tokens) and, with `--skip-bad-rows`, malformed rows.
+#[test]
+fn trace_rows_left_out_of_a_replay_are_reported() {
+    let burstgpt =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/tests/fixtures/burstgpt.csv");
+    let text = succeeds([
+        "simulate".as_ref(),
+        "--trace".as_ref(),
+        burstgpt.as_os_str(),
+        "--cluster".as_ref(),
+        "A10G:1".as_ref(),
+    ]);
+    assert!(
+        text.contains("4 rows read; left out: 2 failed requests"),
+        "{text}"
+    );
+    let scratch = TempDir::new("left-out");
+    let bad = scratch.write(
+        "bad.csv",
+        "arrival_s,input_tokens,output_tokens\n0,100,10\n1,x,10\n2,100,10\n",
+    );
+    let run = medley([
+        "simulate".as_ref(),
+        "--trace".as_ref(),
+        bad.as_os_str(),
+        "--skip-bad-rows".as_ref(),
+        "--cluster".as_ref(),
+        "A10G:1".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(run.output.status.success(), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("1 malformed rows skipped"),
+        "{}",
+        run.stderr()
+    );
+    let summary: Value = serde_json::from_slice(&run.output.stdout).expect("JSON on stdout");
+    assert_eq!(summary["requests"]["arrived"], 2);
+}

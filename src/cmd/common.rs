@@ -9,6 +9,7 @@ use clap::Args;
 use gpu_models::{InstanceOptions, WeightDtype};
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::{BatchingMode, EngineConfig, PreemptionMode, QueueKind, RouterKind, SloTargets};
+use workloads::trace::ReadCounts;
 use workloads::{ReadOptions, Request, TraceError, TraceFormat, TraceReader};
 
 /// Where requests come from: a trace file, or a preset at a rate for a duration.
@@ -39,10 +40,30 @@ pub struct SourceArgs {
     pub duration: String,
 }
 
+/// A trace reader that leaves its counts (rows read, skipped, excluded) behind when it ends.
+struct CountingReader {
+    reader: TraceReader,
+    counts: Rc<RefCell<Option<ReadCounts>>>,
+}
+
+impl Iterator for CountingReader {
+    type Item = Result<Request, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.reader.next();
+        if !matches!(item, Some(Ok(_))) {
+            *self.counts.borrow_mut() = Some(self.reader.counts().clone());
+        }
+        item
+    }
+}
+
 /// A request stream that remembers the first read error instead of panicking.
 pub struct Stream {
     inner: Box<dyn Iterator<Item = Result<Request, TraceError>>>,
     error: Rc<RefCell<Option<TraceError>>>,
+    /// A trace's read counts, once it has been read to its end (or its first error).
+    counts: Rc<RefCell<Option<ReadCounts>>>,
     /// What the stream is, for outputs.
     pub description: String,
     /// Expected number of requests, when known (for the progress bar).
@@ -66,6 +87,34 @@ impl Stream {
     pub fn error(&self) -> Option<TraceError> {
         self.error.borrow_mut().take()
     }
+
+    /// The trace rows left out of the stream, as a sentence (`None` when nothing was): malformed
+    /// rows skipped with `--skip-bad-rows`, and failed requests a trace marks (BurstGPT's
+    /// zero-token responses), which are not replayed.
+    pub fn left_out(&self) -> Option<String> {
+        let counts = self.counts.borrow();
+        let counts = counts.as_ref()?;
+        let mut parts = Vec::new();
+        if counts.rows_skipped_bad > 0 {
+            parts.push(format!(
+                "{} malformed rows skipped (--skip-bad-rows)",
+                counts.rows_skipped_bad
+            ));
+        }
+        if counts.failed_excluded > 0 {
+            parts.push(format!(
+                "{} failed requests (no response tokens), not replayed",
+                counts.failed_excluded
+            ));
+        }
+        (!parts.is_empty()).then(|| {
+            format!(
+                "trace: {} rows read; left out: {}",
+                counts.rows_read,
+                parts.join(", ")
+            )
+        })
+    }
 }
 
 impl SourceArgs {
@@ -81,11 +130,17 @@ impl SourceArgs {
                 };
                 let reader = TraceReader::open(path, &options)?;
                 let description = format!("trace {} ({})", path.display(), reader.format());
+                let counts = Rc::new(RefCell::new(None));
+                let reader = CountingReader {
+                    reader,
+                    counts: Rc::clone(&counts),
+                };
                 let Some(rate) = self.rate else {
                     return Ok(Stream {
                         description,
                         inner: Box::new(reader),
                         error,
+                        counts,
                         expected: None,
                     });
                 };
@@ -121,6 +176,7 @@ impl SourceArgs {
                         })
                     })),
                     error,
+                    counts,
                     expected: Some(count),
                 })
             }
@@ -140,6 +196,7 @@ impl SourceArgs {
                     ),
                     inner: Box::new(stream.map(Ok)),
                     error,
+                    counts: Rc::new(RefCell::new(None)),
                     expected: Some((rate * duration).round() as u64),
                 })
             }

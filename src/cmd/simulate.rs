@@ -678,11 +678,19 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
         std::fs::write(&path, serde_json::to_string_pretty(&summary)? + "\n")
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
+    let left_out = stream.left_out();
     if args.json {
+        // The JSON is the run's summary; what the trace left out goes to stderr beside it.
+        if let Some(left_out) = &left_out {
+            eprintln!("note: {left_out}");
+        }
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
     println!("workload: {}", stream.description);
+    if let Some(left_out) = &left_out {
+        println!("{left_out}");
+    }
     println!(
         "model: {}   cluster: {}",
         args.engine.model,
