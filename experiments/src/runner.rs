@@ -252,18 +252,18 @@ pub struct ResultRow {
     pub completed: u64,
     /// Requests rejected (too long for every replica).
     pub rejected: u64,
-    /// Median TTFT, s.
-    pub ttft_p50_s: f64,
+    /// Median TTFT, s (none when no request completed: there is no latency to report).
+    pub ttft_p50_s: Option<f64>,
     /// p90 TTFT, s.
-    pub ttft_p90_s: f64,
+    pub ttft_p90_s: Option<f64>,
     /// p99 TTFT, s.
-    pub ttft_p99_s: f64,
+    pub ttft_p99_s: Option<f64>,
     /// Median TPOT, s.
-    pub tpot_p50_s: f64,
+    pub tpot_p50_s: Option<f64>,
     /// p90 TPOT, s.
-    pub tpot_p90_s: f64,
+    pub tpot_p90_s: Option<f64>,
     /// Mean e2e ÷ output tokens, s.
-    pub norm_latency_mean_s: f64,
+    pub norm_latency_mean_s: Option<f64>,
     /// Mean replica busy fraction.
     pub busy_fraction: f64,
     /// Verification rounds (mixed fleets).
@@ -853,6 +853,8 @@ fn row_from(
         rate_rps,
         catalog,
     } = *context;
+    // A latency statistic over no completed request is no number (the summaries hold 0 there).
+    let served = |value: f64| (validation.completed > 0).then_some(value);
     let gpus = sim::parse_spec(&validation.allocation)
         .map(|entries| entries.iter().map(|e| u64::from(e.count * e.tp)).sum())
         .unwrap_or(0);
@@ -904,12 +906,12 @@ fn row_from(
         arrived: validation.arrived,
         completed: validation.completed,
         rejected: validation.rejected,
-        ttft_p50_s: validation.ttft_p50_s,
-        ttft_p90_s: validation.ttft_p90_s,
-        ttft_p99_s: validation.ttft_p99_s,
-        tpot_p50_s: validation.tpot_p50_s,
-        tpot_p90_s: validation.tpot_p90_s,
-        norm_latency_mean_s: validation.norm_latency_mean_s,
+        ttft_p50_s: served(validation.ttft_p50_s),
+        ttft_p90_s: served(validation.ttft_p90_s),
+        ttft_p99_s: served(validation.ttft_p99_s),
+        tpot_p50_s: served(validation.tpot_p50_s),
+        tpot_p90_s: served(validation.tpot_p90_s),
+        norm_latency_mean_s: served(validation.norm_latency_mean_s),
         busy_fraction: validation.mean_busy_fraction,
         verify_rounds: rounds,
         first_plan_attainment: None,
@@ -1127,6 +1129,24 @@ fn run_point(
             .scaling
             .as_ref()
             .map(|report| ScalingTrace::new(report, validation.span_s, &arrivals));
+    }
+    // Rejected requests count as misses in the attainment; say how many, and when none
+    // completed (the latency columns are then empty).
+    for row in &rows {
+        if row.rejected > 0 {
+            let fleet = row.fleet_label();
+            notes.push(format!(
+                "{fleet} ({}): {} of {} requests rejected (counted as misses){}",
+                row.allocation,
+                row.rejected,
+                row.arrived,
+                if row.completed == 0 {
+                    "; none completed, so its latency columns are empty"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
     Ok(PointResult {
         key: point_key(hash, point),

@@ -349,3 +349,38 @@ cluster = "A10G:1"
     assert!((row.usd_per_hour - 50.0).abs() < 1e-9, "{row:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// With every request rejected there is no latency: the row's latency statistics are empty
+/// (they read 0, as if every request were instant), and a note says how many were rejected.
+#[test]
+fn a_fleet_that_completes_nothing_reports_no_latency() {
+    let text = r#"
+name = "all-rejected"
+[workload]
+source = "arena"
+rate = 2.0
+duration = "20s"
+[slo]
+tpot = "120ms"
+[simulate]
+cluster = "A10G:1"
+[memory]
+max_model_len = 10
+"#;
+    let config = ExperimentConfig::parse(text, Path::new("rejected.toml")).expect("valid");
+    let out = temp_dir("all-rejected");
+    runner::run(&config, &Catalog::builtin(), &options(&out, None), &|_| {}).unwrap();
+    let points = runner::read_points(std::slice::from_ref(&out)).unwrap();
+    let row = &points[0].rows[0];
+    assert!(row.arrived > 0 && row.completed == 0, "{row:?}");
+    assert_eq!(row.rejected, row.arrived);
+    assert_eq!(row.ttft_p90_s, None);
+    assert_eq!(row.norm_latency_mean_s, None);
+    let notes = std::fs::read_to_string(out.join("notes.txt")).unwrap();
+    assert!(
+        notes.contains(&format!("{0} of {0} requests rejected", row.arrived))
+            && notes.contains("latency columns are empty"),
+        "{notes}"
+    );
+    let _ = std::fs::remove_dir_all(out);
+}

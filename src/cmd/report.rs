@@ -93,8 +93,10 @@ fn results_table(rows: &[&ResultRow]) -> Table {
                     format!("{:.1}%", r.attainment * 100.0),
                     r.first_plan_attainment
                         .map_or_else(|| "-".into(), |a| format!("{:.1}%", a * 100.0)),
-                    format!("{:.3}", r.ttft_p90_s),
-                    format!("{:.4}", r.tpot_p90_s),
+                    r.ttft_p90_s
+                        .map_or_else(|| "-".into(), |t| format!("{t:.3}")),
+                    r.tpot_p90_s
+                        .map_or_else(|| "-".into(), |t| format!("{t:.4}")),
                 ]
             })
             .collect(),

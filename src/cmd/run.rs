@@ -331,8 +331,10 @@ pub fn render_results(points: &[PointResult]) -> String {
             format!("{:.2}", row.usd_per_hour),
             if row.slo_met { "yes" } else { "no" }.into(),
             format!("{:.1}%", row.attainment * 100.0),
-            format!("{:.3}", row.ttft_p90_s),
-            format!("{:.4}", row.norm_latency_mean_s),
+            row.ttft_p90_s
+                .map_or_else(|| "-".into(), |t| format!("{t:.3}")),
+            row.norm_latency_mean_s
+                .map_or_else(|| "-".into(), |t| format!("{t:.4}")),
         ]);
         table.row(cells);
     }

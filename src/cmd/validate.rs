@@ -244,6 +244,14 @@ fn render(report: &ValidateReport) -> String {
         yes_no(validation.overall_met),
         verdict_text(&validation.overall)
     ));
+    // With nothing completed there is no latency (the statistics hold 0 there).
+    let milliseconds = |seconds: f64| {
+        if validation.completed > 0 {
+            milliseconds(seconds)
+        } else {
+            "-".to_string()
+        }
+    };
     out.push_str(&format!(
         "latency: TTFT p50/p90/p99 {}/{}/{} ms, TPOT p50/p90 {}/{} ms, mean e2e/output {} ms; \
          replicas busy {} of the time on average\n",
