@@ -239,16 +239,29 @@ pub fn detect_format(path: &Path) -> Result<TraceFormat, TraceError> {
         return Ok(TraceFormat::Parquet);
     }
     first.extend_from_slice(&magic[..got]);
-    reader
-        .read_until(b'\n', &mut first)
-        .map_err(|source| TraceError::Io {
-            path: path.into(),
-            source,
-        })?;
-    let header = String::from_utf8_lossy(&first).trim().to_string();
-    if header.is_empty() {
-        return Err(TraceError::Empty { path: path.into() });
-    }
+    // The first line that is not blank (the readers skip blank lines too), without a BOM.
+    let header = loop {
+        let read = reader
+            .read_until(b'\n', &mut first)
+            .map_err(|source| TraceError::Io {
+                path: path.into(),
+                source,
+            })?;
+        let text = String::from_utf8_lossy(&first);
+        let line = text.trim_start_matches('\u{feff}').trim();
+        if !line.is_empty() {
+            break line.to_string();
+        }
+        if read == 0 {
+            return Err(TraceError::Empty { path: path.into() });
+        }
+        // Keep any bytes after the blank line's newline (the magic may have read past it).
+        let rest = match first.iter().position(|&b| b == b'\n') {
+            Some(newline) => first.split_off(newline + 1),
+            None => Vec::new(),
+        };
+        first = rest;
+    };
     if header.starts_with('{') {
         return Ok(TraceFormat::Mooncake);
     }
@@ -702,6 +715,8 @@ impl TraceReader {
             hash_ids: Vec<u64>,
         }
         let line = self.line;
+        // A byte-order mark before the first object, as the CSV readers allow.
+        let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
         let row: MooncakeRow =
             serde_json::from_slice(bytes).map_err(|err| TraceError::BadField {
                 path: self.path.clone(),

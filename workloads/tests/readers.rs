@@ -486,3 +486,16 @@ fn missing_file_is_an_io_error_naming_it() {
     assert!(matches!(err, TraceError::Io { .. }));
     assert!(err.to_string().contains("no-such-file.csv"));
 }
+
+/// Format detection looks past blank lines before the header, as the readers do (it called such
+/// a file empty), and a JSON-lines file may start with a byte-order mark, as a CSV file may.
+#[test]
+fn detection_skips_leading_blank_lines_and_jsonl_takes_a_byte_order_mark() {
+    let requests = read_all("leading_blank_lines.csv", &ReadOptions::default()).unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].input_tokens, 200);
+    let requests = read_all("bom.jsonl", &ReadOptions::default()).unwrap();
+    assert_eq!(requests.len(), 2);
+    assert!(close(requests[1].arrival_s, 1.0));
+    assert_eq!(requests[1].output_tokens, 6);
+}
