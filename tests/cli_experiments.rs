@@ -755,3 +755,37 @@ fn figures_of_a_multi_axis_sweep_hold_the_other_axes_fixed() {
     sets.sort_unstable();
     assert_eq!(sets, ["A10G", "A10G", "A10G,A100-80GB", "A10G,A100-80GB"]);
 }
+
+/// A run into a directory another config used leaves none of that config's profile tables or
+/// figures behind (they stayed beside the new results as if drawn from them).
+#[test]
+fn a_reused_results_directory_keeps_no_other_configs_tables_or_figures() {
+    let scratch = TempDir::new("reused-dir");
+    let out = run_reduced("gpu-per-bucket.toml", &scratch);
+    assert!(out.join("profiles.csv").exists());
+    assert!(
+        figure_files(&out)
+            .iter()
+            .any(|f| f.starts_with("best_gpu_"))
+    );
+    let config = scratch.write(
+        "sim.toml",
+        "name = \"reuse\"\n[workload]\nsource = \"arena\"\nduration = \"30s\"\n\
+         [slo]\ntpot = \"100ms\"\ntpot_stat = \"p90\"\n[simulate]\ncluster = \"A10G:1\"\n\
+         [sweep]\nrates = [2.0, 3.0]\n",
+    );
+    succeeds([
+        "run".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    assert!(!out.join("profiles.csv").exists());
+    assert!(!out.join("profiles.parquet").exists());
+    let figures = figure_files(&out);
+    assert!(
+        figures.iter().all(|f| !f.starts_with("best_gpu_")),
+        "{figures:?}"
+    );
+}

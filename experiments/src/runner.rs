@@ -1321,7 +1321,17 @@ pub fn write_tables_of(points: &[PointResult], out: &Path) -> Result<usize, Stri
     std::fs::create_dir_all(out).map_err(|err| format!("{}: {err}", out.display()))?;
     crate::tables::write_results(&rows, out).map_err(|err| err.to_string())?;
     let profile_rows = unique_profile_rows(&points);
-    if !profile_rows.is_empty() {
+    if profile_rows.is_empty() {
+        // Profile tables left by another config run into this directory would sit beside
+        // results they do not belong to.
+        for name in ["profiles.csv", "profiles.parquet"] {
+            let path = out.join(name);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .map_err(|err| format!("{}: cannot remove: {err}", path.display()))?;
+            }
+        }
+    } else {
         crate::tables::write_profiles(&profile_rows, out).map_err(|err| err.to_string())?;
     }
     let mut notes = String::new();

@@ -104,6 +104,18 @@ pub fn draw_figures(
     sizes: &[[u32; 2]],
 ) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
+    // Figures of an earlier run (another config, or points since left out) would stay beside
+    // these as if drawn from the same results: the directory holds only this drawing's.
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let drawn = path
+            .extension()
+            .is_some_and(|ext| ext == "png" || ext == "svg" || ext == "json");
+        if drawn && path.is_file() {
+            std::fs::remove_file(&path)
+                .map_err(|err| format!("{}: cannot remove: {err}", path.display()))?;
+        }
+    }
     let mut figures = Figures {
         dir,
         written: Vec::new(),
