@@ -556,6 +556,23 @@ impl ExperimentConfig {
             check_rate("sweep.rates", *rate)?;
         }
         self.check_sweep_duplicates()?;
+        if self.slo.ttft_stat == SloStat::Melange {
+            return Err(
+                "slo.ttft_stat = \"melange\": Mélange's statistic (e2e ÷ output tokens) \
+                        bounds TPOT only; expected mean, p50, p90 or p99"
+                    .into(),
+            );
+        }
+        if self.slo.ttft_stat != SloConfig::default().ttft_stat
+            && self.slo.ttft.is_none()
+            && self.sweep.ttft.is_empty()
+        {
+            return Err(
+                "slo.ttft_stat: no TTFT target (slo.ttft or sweep.ttft) for it to bound; \
+                        set one or remove the key"
+                    .into(),
+            );
+        }
         self.workload.duration_s()?;
         if self.workload.duration.is_some()
             && workloads::presets::get(&self.workload.source).is_err()
@@ -682,6 +699,24 @@ impl ExperimentConfig {
                 return Err("sweep.gpu_sets: a GPU set is empty".into());
             }
             let plan = self.plan.clone().unwrap_or_default();
+            if self.plan.is_some() && plan.max_rounds == 0 {
+                return Err(
+                    "plan.max_rounds = 0: expected at least 1 (the first plan's own \
+                            simulation is round 1)"
+                        .into(),
+                );
+            }
+            // A minimum must fit its cap (the names are checked against the catalog's types
+            // once the profiles name them).
+            for (gpu, minimum) in &plan.minimums {
+                if let Some(cap) = plan.caps.get(gpu)
+                    && minimum > cap
+                {
+                    return Err(format!(
+                        "plan.minimums.{gpu} = {minimum} exceeds plan.caps.{gpu} = {cap}"
+                    ));
+                }
+            }
             if plan.slice_factor == 0 || plan.slice_factor > solver::problem::MAX_SLICE_FACTOR {
                 return Err(format!(
                     "plan.slice_factor = {}: expected 1 to {} slices per bucket",
@@ -904,11 +939,12 @@ impl ExperimentConfig {
 }
 
 fn check_rate(key: &str, rate: f64) -> Result<(), String> {
-    if rate.is_finite() && rate > 0.0 {
+    if rate.is_finite() && rate > 0.0 && rate <= workloads::arrivals::MAX_RATE_RPS {
         Ok(())
     } else {
         Err(format!(
-            "{key}: {rate} is not a positive request rate (req/s)"
+            "{key}: {rate} is not a request rate; expected above 0 and at most {:e} req/s",
+            workloads::arrivals::MAX_RATE_RPS
         ))
     }
 }
@@ -963,11 +999,36 @@ mod tests {
     }
 
     #[test]
+    fn ttft_statistics_need_a_ttft_target_and_cannot_be_melange() {
+        let base =
+            "name = \"x\"\n[workload]\nsource = \"arena\"\n[plan]\n[slo]\ntpot = \"120ms\"\n";
+        for (extra, expected) in [
+            ("ttft_stat = \"p99\"\n", "slo.ttft_stat: no TTFT target"),
+            (
+                "ttft = \"2s\"\nttft_stat = \"melange\"\n",
+                "bounds TPOT only",
+            ),
+        ] {
+            let err = ExperimentConfig::parse(&format!("{base}{extra}"), Path::new("x.toml"))
+                .unwrap_err();
+            assert!(err.message.contains(expected), "{err}");
+        }
+        let with_target = format!("{base}ttft = \"2s\"\nttft_stat = \"p99\"\n");
+        ExperimentConfig::parse(&with_target, Path::new("x.toml")).expect("valid");
+    }
+
+    #[test]
     fn impossible_values_are_caught_before_running() {
         let base =
             "name = \"x\"\n[workload]\nsource = \"arena\"\n[slo]\ntpot = \"120ms\"\n[plan]\n";
         let cases = [
             ("[sweep]\nrates = [-1.0]\n", "sweep.rates"),
+            ("[sweep]\nrates = [1e9]\n", "at most 1e7"),
+            ("max_rounds = 0\n", "plan.max_rounds"),
+            (
+                "minimums = { A100-80GB = 5 }\ncaps = { A100-80GB = 2 }\n",
+                "plan.minimums.A100-80GB = 5 exceeds plan.caps.A100-80GB = 2",
+            ),
             ("[sweep]\nrates = [1.0, 2.0, 1.0]\n", "listed twice"),
             ("[sweep]\ntpot = [\"40ms\", \"40ms\"]\n", "sweep.tpot"),
             (

@@ -519,13 +519,20 @@ fn points_dir(out: &Path) -> PathBuf {
 /// Checks what each point needs from the catalog (its GPU types and `GPU:tpN` entries, price
 /// book and what-if prices) before any profiling or simulation starts, so a typo fails in
 /// seconds, not after the points before it have run.
-fn check_points_against_catalog(catalog: &Catalog, points: &[GridPoint]) -> Result<(), String> {
+fn check_points_against_catalog(
+    catalog: &Catalog,
+    model: &str,
+    points: &[GridPoint],
+) -> Result<(), String> {
+    catalog
+        .model(model)
+        .map_err(|err| format!("model: {err}"))?;
     for point in points {
         let context = |err: String| format!("grid point {}: {err}", point.index);
         catalog_for(catalog, point).map_err(context)?;
         catalog
             .price_book(point.price_book.as_deref())
-            .map_err(|err| context(err.to_string()))?;
+            .map_err(|err| context(format!("prices / sweep.price_books: {err}")))?;
         for target in targets(&point.gpus).map_err(context)? {
             catalog
                 .gpu(&target.gpu)
@@ -625,7 +632,7 @@ pub fn run(
         .cloned()
         .collect();
     let resumed = selected.len() - todo.len();
-    check_points_against_catalog(catalog, &todo)?;
+    check_points_against_catalog(catalog, &config.model, &todo)?;
     // Profiles depend on the SLO, the instance types and the seed, not on rate or price: run
     // each once (in parallel inside), before the points that share it.
     let mut profiles: BTreeMap<String, (ProfileSet, BucketStats)> = BTreeMap::new();
