@@ -1235,3 +1235,33 @@ fn trace_rows_left_out_of_a_replay_are_reported() {
     let summary: Value = serde_json::from_slice(&run.output.stdout).expect("JSON on stdout");
     assert_eq!(summary["requests"]["arrived"], 2);
 }
+
+/// A trace that stops the run on a bad row leaves no tables of the partial replay in `--out`.
+#[test]
+fn a_trace_error_leaves_no_partial_tables() {
+    let scratch = TempDir::new("partial");
+    let bad = scratch.write(
+        "bad.csv",
+        "arrival_s,input_tokens,output_tokens\n0,100,10\n1,x,10\n2,100,10\n",
+    );
+    let out = scratch.path().join("out");
+    let run = medley([
+        "simulate".as_ref(),
+        "--trace".as_ref(),
+        bad.as_os_str(),
+        "--cluster".as_ref(),
+        "A10G:1".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(!run.output.status.success());
+    assert!(run.stderr().contains("bad.csv:3"), "{}", run.stderr());
+    for name in [
+        "requests.csv",
+        "requests.parquet",
+        "timeseries.csv",
+        "summary.json",
+    ] {
+        assert!(!out.join(name).exists(), "{name} left behind");
+    }
+}

@@ -626,6 +626,20 @@ pub fn run(args: SimulateArgs, catalog: &Catalog) -> CmdResult {
                 &mut sink,
                 Some(&mut on_progress),
             )?;
+            // A trace that stopped the run leaves no tables of a partial replay behind.
+            if let Some(error) = stream.error() {
+                drop(tables);
+                for name in [
+                    "requests.csv",
+                    "requests.parquet",
+                    "timeseries.csv",
+                    "timeseries.parquet",
+                ] {
+                    let _ = std::fs::remove_file(dir.join(name));
+                }
+                bar.finish_and_clear();
+                return Err(format!("reading the trace stopped the run: {error}").into());
+            }
             let figures = dir.join("figures");
             std::fs::create_dir_all(&figures)
                 .map_err(|e| format!("cannot create {}: {e}", figures.display()))?;
