@@ -92,10 +92,15 @@ pub const DEFAULT_PRESET_DURATION: &str = "10m";
 impl WorkloadConfig {
     /// The preset stream's length in seconds: `duration`, or [`DEFAULT_PRESET_DURATION`].
     pub fn duration_s(&self) -> Result<f64, String> {
-        parse_duration(
-            "workload.duration",
-            self.duration.as_deref().unwrap_or(DEFAULT_PRESET_DURATION),
-        )
+        let text = self.duration.as_deref().unwrap_or(DEFAULT_PRESET_DURATION);
+        let seconds = parse_duration("workload.duration", text)?;
+        if seconds > workloads::MAX_ARRIVAL_S {
+            return Err(format!(
+                "workload.duration = \"{text}\": expected at most {:e} s (about 31 years)",
+                workloads::MAX_ARRIVAL_S
+            ));
+        }
+        Ok(seconds)
     }
 }
 
@@ -1086,6 +1091,12 @@ mod tests {
         let err = ExperimentConfig::parse(&format!("{base}headroom = 1e9\n"), Path::new("x.toml"))
             .unwrap_err();
         assert!(err.message.contains("plan.headroom"), "{err}");
+        let long = base.replace(
+            "source = \"arena\"\n",
+            "source = \"arena\"\nduration = \"1000000h\"\n",
+        );
+        let err = ExperimentConfig::parse(&long, Path::new("x.toml")).unwrap_err();
+        assert!(err.message.contains("workload.duration"), "{err}");
         let err = ExperimentConfig::parse(
             &format!("{base}slice_factor = 4000000000\n"),
             Path::new("x.toml"),

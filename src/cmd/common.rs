@@ -183,12 +183,15 @@ impl SourceArgs {
             (None, Some(name)) => {
                 let preset = workloads::presets::get(name)?;
                 let rate = self.rate.unwrap_or(preset.default_rate_rps);
-                let duration = sim::parse_duration_s(&self.duration).ok_or_else(|| {
-                    format!(
-                        "--duration: expected a duration like 600s, 10m or 1h, found '{}'",
-                        self.duration
-                    )
-                })?;
+                let duration = sim::parse_duration_s(&self.duration)
+                    .filter(|seconds| *seconds <= workloads::MAX_ARRIVAL_S)
+                    .ok_or_else(|| {
+                        format!(
+                            "--duration: expected a duration like 600s, 10m or 1h, at most 1e9 s \
+                             (about 31 years), found '{}'",
+                            self.duration
+                        )
+                    })?;
                 let stream = preset.stream(rate, duration, seed)?;
                 Ok(Stream {
                     description: format!(

@@ -30,11 +30,12 @@ impl Workload {
 
     /// Requests arriving in `[0, duration_s)`; the same seed gives the same stream.
     pub fn stream(&self, duration_s: f64, seed: u64) -> Result<SyntheticStream, WorkloadError> {
-        if duration_s.is_nan() || duration_s < 0.0 {
+        // Arrivals past the simulator's clock would be refused one by one; say so up front.
+        if !(0.0..=crate::request::MAX_ARRIVAL_S).contains(&duration_s) {
             return Err(WorkloadError::bad(
                 "duration_s",
                 duration_s,
-                "a number of seconds >= 0",
+                "a number of seconds from 0 to 1e9 (about 31 years)",
             ));
         }
         Ok(SyntheticStream {
