@@ -689,6 +689,21 @@ fn a_simulate_sweep_prints_the_policies_its_rows_differ_in() {
     }
 }
 
+/// Runs `config` into `out` (no cache, quiet); returns its figures, checked well formed.
+fn run_with_figures(config: &Path, out: &Path) -> Vec<String> {
+    succeeds([
+        "run".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--no-cache".as_ref(),
+        "--quiet".as_ref(),
+    ]);
+    let figures = figure_files(out);
+    assert_figures_well_formed(out, &figures);
+    figures
+}
+
 /// Figures hold every swept axis fixed but the one they compare: a simulate sweep of TPOT
 /// targets × routers, and a plan sweep of GPU sets, used to fail after every point had run
 /// (a CDF named one router twice; one cost figure mixed both sets).
@@ -703,16 +718,7 @@ fn figures_of_a_multi_axis_sweep_hold_the_other_axes_fixed() {
          routers = [\"round-robin\", \"least-outstanding\"]\n",
     );
     let out = scratch.path().join("routers");
-    succeeds([
-        "run".as_ref(),
-        config.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--no-cache".as_ref(),
-        "--quiet".as_ref(),
-    ]);
-    let figures = figure_files(&out);
-    assert_figures_well_formed(&out, &figures);
+    let figures = run_with_figures(&config, &out);
     let attainment = figure_data(&out, "attainment_vs_rate_routers.json");
     assert!(
         attainment["title"]
@@ -731,16 +737,7 @@ fn figures_of_a_multi_axis_sweep_hold_the_other_axes_fixed() {
          gpu_sets = [[\"A10G\"], [\"A10G\", \"A100-80GB\"]]\n",
     );
     let out = scratch.path().join("sets");
-    succeeds([
-        "run".as_ref(),
-        config.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--no-cache".as_ref(),
-        "--quiet".as_ref(),
-    ]);
-    let figures = figure_files(&out);
-    assert_figures_well_formed(&out, &figures);
+    let figures = run_with_figures(&config, &out);
     for set in ["A10G", "A10G_A100-80GB"] {
         let name = format!("cost_vs_rate_120ms_melange-2024_{set}.json");
         assert!(figures.contains(&name), "no {name} in {figures:?}");
