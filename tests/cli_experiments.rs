@@ -718,7 +718,7 @@ fn figures_of_a_multi_axis_sweep_hold_the_other_axes_fixed() {
          routers = [\"round-robin\", \"least-outstanding\"]\n",
     );
     let out = scratch.path().join("routers");
-    let figures = run_with_figures(&config, &out);
+    run_with_figures(&config, &out);
     let attainment = figure_data(&out, "attainment_vs_rate_routers.json");
     assert!(
         attainment["title"]
