@@ -521,11 +521,11 @@ fn points_dir(out: &Path) -> PathBuf {
 /// seconds, not after the points before it have run.
 fn check_points_against_catalog(
     catalog: &Catalog,
-    model: &str,
+    config: &ExperimentConfig,
     points: &[GridPoint],
 ) -> Result<(), String> {
     catalog
-        .model(model)
+        .model(&config.model)
         .map_err(|err| format!("model: {err}"))?;
     for point in points {
         let context = |err: String| format!("grid point {}: {err}", point.index);
@@ -533,10 +533,27 @@ fn check_points_against_catalog(
         catalog
             .price_book(point.price_book.as_deref())
             .map_err(|err| context(format!("prices / sweep.price_books: {err}")))?;
+        // The planner's type names: the catalog's GPU name, `xN` for a tensor-parallel group.
+        let mut names = Vec::new();
         for target in targets(&point.gpus).map_err(context)? {
-            catalog
+            let gpu = catalog
                 .gpu(&target.gpu)
                 .map_err(|err| context(format!("profile.gpus / sweep.gpu_sets: {err}")))?;
+            names.push(if target.tp == 1 {
+                gpu.name.clone()
+            } else {
+                format!("{}x{}", gpu.name, target.tp)
+            });
+        }
+        if let Some(plan) = &config.plan {
+            for (key, limits) in [("plan.caps", &plan.caps), ("plan.minimums", &plan.minimums)] {
+                if let Some(name) = limits.keys().find(|name| !names.contains(name)) {
+                    return Err(context(format!(
+                        "{key}.{name}: this point plans over {}, which has no type of that name",
+                        names.join(", ")
+                    )));
+                }
+            }
         }
     }
     Ok(())
@@ -632,7 +649,7 @@ pub fn run(
         .cloned()
         .collect();
     let resumed = selected.len() - todo.len();
-    check_points_against_catalog(catalog, &config.model, &todo)?;
+    check_points_against_catalog(catalog, config, &todo)?;
     // Profiles depend on the SLO, the instance types and the seed, not on rate or price: run
     // each once (in parallel inside), before the points that share it.
     let mut profiles: BTreeMap<String, (ProfileSet, BucketStats)> = BTreeMap::new();

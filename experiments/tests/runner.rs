@@ -384,3 +384,40 @@ max_model_len = 10
     );
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// A cap or minimum naming a type the point does not plan over fails before profiling (it
+/// failed in the solver, after the profiles), and a tensor-parallel type is named `GPUxN`.
+#[test]
+fn caps_name_the_planned_types_before_anything_runs() {
+    let with_caps = |caps: &str| {
+        TINY_PLAN
+            .replace(
+                r#"gpus = ["A10G", "A100-80GB"]"#,
+                r#"gpus = ["A10G", "A100-80GB:tp2"]"#,
+            )
+            .replace("[plan]\n", &format!("[plan]\n{caps}\n"))
+    };
+    let config =
+        ExperimentConfig::parse(&with_caps("caps = { H100-SXM = 1 }"), Path::new("c.toml"))
+            .expect("valid config");
+    let out = temp_dir("caps");
+    let err = runner::run(&config, &Catalog::builtin(), &options(&out, None), &|_| {}).unwrap_err();
+    assert!(
+        err.contains("plan.caps.H100-SXM") && err.contains("A10G, A100-80GBx2"),
+        "{err}"
+    );
+    let config = ExperimentConfig::parse(
+        &with_caps("minimums = { A100-80GBx2 = 1 }"),
+        Path::new("c.toml"),
+    )
+    .expect("valid config");
+    let planned = runner::run(
+        &config,
+        &Catalog::builtin(),
+        &options(&out, Some((0, 4))),
+        &|_| {},
+    )
+    .expect("a minimum on the tensor-parallel type is accepted");
+    assert_eq!(planned.ran, 1);
+    let _ = std::fs::remove_dir_all(out);
+}
