@@ -711,8 +711,8 @@ impl ExperimentConfig {
                         .into(),
                 );
             }
-            // A minimum must fit its cap (the names are checked against the catalog's types
-            // once the profiles name them).
+            // A minimum must fit its cap (the names are checked against each point's types
+            // before the run starts, where the catalog is known).
             for (gpu, minimum) in &plan.minimums {
                 if let Some(cap) = plan.caps.get(gpu)
                     && minimum > cap
