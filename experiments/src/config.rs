@@ -312,11 +312,7 @@ pub struct SweepConfig {
 fn scaling_names(spec: &str) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = Vec::new();
     for entry in sim::parse_spec(spec).map_err(|err| format!("simulate.cluster: {err}"))? {
-        let name = if entry.tp == 1 {
-            entry.gpu
-        } else {
-            format!("{}x{}", entry.gpu, entry.tp)
-        };
+        let name = sim::type_name(&entry.gpu, entry.tp);
         if !names.contains(&name) {
             names.push(name);
         }

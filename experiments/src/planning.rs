@@ -165,7 +165,7 @@ pub fn plan_workload(
     };
     let in_scope: Vec<Request> = requests
         .iter()
-        .filter(|r| longest.is_none_or(|limit| r.total_tokens().max(1) <= limit))
+        .filter(|r| longest.is_none_or(|limit| sim::replica::footprint_tokens(r) <= limit))
         .cloned()
         .collect();
     let beyond_every_type = (requests.len() - in_scope.len()) as u64;

@@ -533,17 +533,13 @@ fn check_points_against_catalog(
         catalog
             .price_book(point.price_book.as_deref())
             .map_err(|err| context(format!("prices / sweep.price_books: {err}")))?;
-        // The planner's type names: the catalog's GPU name, `xN` for a tensor-parallel group.
+        // The planner's type names (`sim::type_name` of the catalog's GPU name).
         let mut names = Vec::new();
         for target in targets(&point.gpus).map_err(context)? {
             let gpu = catalog
                 .gpu(&target.gpu)
                 .map_err(|err| context(format!("profile.gpus / sweep.gpu_sets: {err}")))?;
-            names.push(if target.tp == 1 {
-                gpu.name.clone()
-            } else {
-                format!("{}x{}", gpu.name, target.tp)
-            });
+            names.push(sim::type_name(&gpu.name, target.tp));
         }
         if let Some(plan) = &config.plan {
             for (key, limits) in [("plan.caps", &plan.caps), ("plan.minimums", &plan.minimums)] {

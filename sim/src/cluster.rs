@@ -8,6 +8,16 @@ use std::sync::Arc;
 use gpu_models::{Catalog, Instance, InstanceOptions};
 use serde::Serialize;
 
+/// A replica type's name: the GPU's, with `xN` for a tensor-parallel group of N
+/// (`H100-SXMx4`). Routers, the autoscaler, capacity tables and plans all key types by it.
+pub fn type_name(gpu: &str, tp: u32) -> String {
+    if tp == 1 {
+        gpu.to_string()
+    } else {
+        format!("{gpu}x{tp}")
+    }
+}
+
 /// What a replica does with the requests routed to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -177,11 +187,7 @@ impl Cluster {
                         entry.gpu, entry.tp
                     )
                 })?;
-            let name = if entry.tp == 1 {
-                instance.gpu.name.clone()
-            } else {
-                format!("{}x{}", instance.gpu.name, entry.tp)
-            };
+            let name = type_name(&instance.gpu.name, entry.tp);
             let usd_per_hour = instance.usd_per_hour(book).ok_or_else(|| {
                 format!(
                     "price book '{}' has no price for {} (choose another with --prices)",

@@ -24,7 +24,9 @@ pub mod time;
 pub use autoscale::{
     AutoscaleConfig, AutoscalePolicy, ScaleLimits, ScaleMetric, ScalingReport, ScheduleWindow,
 };
-pub use cluster::{Cluster, ClusterEntry, ReplicaRole, ReplicaType, parse_spec, parse_spec_types};
+pub use cluster::{
+    Cluster, ClusterEntry, ReplicaRole, ReplicaType, parse_spec, parse_spec_types, type_name,
+};
 pub use config::{BatchingMode, EngineConfig, PreemptionMode, SloTargets, parse_duration_s};
 pub use disagg::{DisaggReport, KvLink};
 pub use energy::{EnergyReport, PowerConfig};

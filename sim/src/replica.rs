@@ -124,8 +124,13 @@ impl Seq {
 /// never holds more (the last generated token is not stored, which covers the token an empty
 /// prompt or output still costs). Admission checks this and static batching reserves exactly
 /// this, so a request admitted to a replica always fits an empty one.
-pub(crate) fn footprint_tokens(request: &Request) -> u64 {
-    request.total_tokens().max(1)
+pub fn footprint_tokens(request: &Request) -> u64 {
+    footprint(request.input_tokens, request.output_tokens)
+}
+
+/// [`footprint_tokens`] of a request with `input` prompt and `output` output tokens.
+pub fn footprint(input: u32, output: u32) -> u64 {
+    (u64::from(input) + u64::from(output)).max(1)
 }
 
 /// Blocks needed to hold `tokens` tokens.

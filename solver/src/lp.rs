@@ -106,6 +106,15 @@ pub(crate) struct DualSimplex {
     pivot_row: Vec<f64>,
 }
 
+/// `Σ_k values[k] · vector[rows[k]]`: one sparse column times a dense vector.
+fn sparse_dot(values: &[f64], rows: &[usize], vector: &[f64]) -> f64 {
+    values
+        .iter()
+        .zip(rows)
+        .map(|(value, &row)| value * vector[row])
+        .sum()
+}
+
 /// The range of each structural column in the column arrays, then empty ranges for ever (the
 /// slacks, whose columns are implicit), so a zip over all variables lines up.
 fn column_ranges(column_start: &[usize]) -> impl Iterator<Item = (usize, usize)> + '_ {
@@ -371,9 +380,12 @@ impl DualSimplex {
         if variable >= self.structurals {
             return vector[variable - self.structurals];
         }
-        (self.column_start[variable]..self.column_start[variable + 1])
-            .map(|k| self.column_value[k] * vector[self.column_row[k]])
-            .sum()
+        let (start, end) = (self.column_start[variable], self.column_start[variable + 1]);
+        sparse_dot(
+            &self.column_value[start..end],
+            &self.column_row[start..end],
+            vector,
+        )
     }
 
     /// Reduced costs of every non-basic variable from the current inverse and costs.
@@ -394,12 +406,11 @@ impl DualSimplex {
             } else if variable >= structurals {
                 cost - duals[variable - structurals]
             } else {
-                let dot: f64 = self.column_value[start..end]
-                    .iter()
-                    .zip(&self.column_row[start..end])
-                    .map(|(value, &row)| value * duals[row])
-                    .sum();
-                cost - dot
+                cost - sparse_dot(
+                    &self.column_value[start..end],
+                    &self.column_row[start..end],
+                    &duals,
+                )
             };
         }
     }
@@ -703,11 +714,11 @@ impl DualSimplex {
             let alpha = if variable >= structurals {
                 rho[variable - structurals]
             } else {
-                self.column_value[start..end]
-                    .iter()
-                    .zip(&self.column_row[start..end])
-                    .map(|(value, &row)| value * rho[row])
-                    .sum()
+                sparse_dot(
+                    &self.column_value[start..end],
+                    &self.column_row[start..end],
+                    rho,
+                )
             };
             *alpha_out = alpha;
             let magnitude = alpha.abs();

@@ -653,11 +653,7 @@ fn setup_type(
             book.name, gpu.name
         ))
     })?;
-    let instance = if target.tp == 1 {
-        gpu.name.clone()
-    } else {
-        format!("{}x{}", gpu.name, target.tp)
-    };
+    let instance = sim::type_name(&gpu.name, target.tp);
     let entry = ClusterEntry {
         gpu: gpu.name.clone(),
         count: 1,
@@ -964,14 +960,14 @@ fn profile_cell(
     let fitting: Vec<(u32, u32)> = pool
         .iter()
         .copied()
-        .filter(|&(input, output)| (u64::from(input) + u64::from(output)).max(1) <= longest)
+        .filter(|&(input, output)| sim::replica::footprint(input, output) <= longest)
         .collect();
     let own_limit = cluster.types.first().map_or(0, |ty| {
         sim::replica::max_request_tokens(&ty.instance, request.engine)
     });
     let too_long_here = fitting
         .iter()
-        .any(|&(input, output)| (u64::from(input) + u64::from(output)).max(1) > own_limit);
+        .any(|&(input, output)| sim::replica::footprint(input, output) > own_limit);
     let mut replicate_rps = Vec::new();
     let mut trials = 0;
     let mut status = CellStatus::Profiled;

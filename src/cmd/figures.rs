@@ -21,16 +21,23 @@ fn group_by<'a, T, K: Ord>(
     groups
 }
 
+/// Whether `values` hold more than one distinct value: a swept axis that a figure's name and
+/// title must then carry.
+fn varies<T: Ord>(values: impl IntoIterator<Item = T>) -> bool {
+    values
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1
+}
+
 /// GPU count per type in a cluster spec.
 fn counts(allocation: &str) -> BTreeMap<String, u32> {
     let mut counts = BTreeMap::new();
     for entry in sim::parse_spec(allocation).unwrap_or_default() {
-        let name = if entry.tp == 1 {
-            entry.gpu.clone()
-        } else {
-            format!("{}x{}", entry.gpu, entry.tp)
-        };
-        *counts.entry(name).or_insert(0) += entry.count;
+        *counts
+            .entry(sim::type_name(&entry.gpu, entry.tp))
+            .or_insert(0) += entry.count;
     }
     counts
 }
@@ -145,12 +152,7 @@ fn plan_figures(
         )
     });
     // The GPU set goes into names and titles only when a sweep varies it.
-    let several_sets = by_group
-        .keys()
-        .map(|key| &key.4)
-        .collect::<std::collections::BTreeSet<_>>()
-        .len()
-        > 1;
+    let several_sets = varies(by_group.keys().map(|key| &key.4));
     for ((tpot, ttft, book, overrides, set, seed), group) in &by_group {
         let mut rates: Vec<f64> = group.iter().map(|r| r.rate_rps).collect();
         rates.sort_by(f64::total_cmp);
@@ -320,15 +322,8 @@ fn what_if_figures(
             .or_default()
             .push(row);
     }
-    let distinct = |field: fn(&WhatIfKey) -> &String| {
-        by_price
-            .keys()
-            .map(field)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-    };
-    let several_books = distinct(|key| &key.2) > 1;
-    let several_sets = distinct(|key| &key.3) > 1;
+    let several_books = varies(by_price.keys().map(|key| &key.2));
+    let several_sets = varies(by_price.keys().map(|key| &key.3));
     for ((gpu, slo, book, set, rate, seed), mut group) in by_price {
         let price = |row: &ResultRow| {
             row.price_overrides
@@ -456,15 +451,8 @@ fn policy_figures(
     // and a line per policy and target would repeat names): the first of each, named in the
     // titles when the sweep varies them.
     let slo_of = |r: &ResultRow| slo_text(&r.tpot_target, &r.ttft_target);
-    let several = |get: &dyn Fn(&ResultRow) -> String| {
-        given
-            .iter()
-            .map(|(r, _)| get(r))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-            > 1
-    };
-    let (several_slos, several_prices) = (several(&slo_of), several(&|r| r.prices_label()));
+    let several_slos = varies(given.iter().map(|(r, _)| slo_of(r)));
+    let several_prices = varies(given.iter().map(|(r, _)| r.prices_label()));
     let base_slo = base_value(&given, slo_of, "");
     let base_prices = base_value(&given, |r| r.prices_label(), "");
     let given: Vec<PolicyRow<'_>> = given

@@ -107,24 +107,11 @@ fn apply<'a, I: Iterator<Item = Request> + 'a>(
         Some((start, end)) => Box::new(transform::window(requests, start, end)),
         None => Box::new(requests),
     };
-    // A small rate factor stretches time: stop at the first arrival past the simulator's
-    // range instead of reporting infinite spans.
-    let out_of_range_cell = std::cell::Cell::new(None);
-    let out_of_range = &out_of_range_cell;
-    let scaled: Box<dyn Iterator<Item = Request> + '_> = match transforms.rate_factor {
-        Some(factor) => Box::new(transform::scale_rate(windowed, factor).map_while(
-            move |request| {
-                if request.arrival_s <= crate::request::MAX_ARRIVAL_S {
-                    Some(request)
-                } else {
-                    out_of_range.set(Some((request.id, request.arrival_s, factor)));
-                    None
-                }
-            },
-        )),
+    let scaled: Box<dyn Iterator<Item = Request> + 'a> = match transforms.rate_factor {
+        Some(factor) => Box::new(transform::scale_rate(windowed, factor)),
         None => windowed,
     };
-    let first: Box<dyn Iterator<Item = Request> + '_> = match transforms.first {
+    let first: Box<dyn Iterator<Item = Request> + 'a> = match transforms.first {
         Some(n) => Box::new(scaled.take(usize::try_from(n).unwrap_or(usize::MAX))),
         None => scaled,
     };
@@ -144,18 +131,24 @@ fn apply<'a, I: Iterator<Item = Request> + 'a>(
             (0, 0)
         }
     };
-    if let Some((id, arrival_s, factor)) = out_of_range.get() {
+    let stats = builder.finish();
+    // A small rate factor stretches time past the simulator's range (to infinity, at worst):
+    // refuse it rather than report such a span. Streams start near 0 s, so the span is about
+    // the last arrival.
+    if let Some(factor) = transforms.rate_factor
+        && !(0.0..=crate::request::MAX_ARRIVAL_S).contains(&stats.span_s)
+    {
         return Err(WorkloadError::bad(
             "rate factor",
             format!("{factor:e}"),
             &format!(
-                "a factor that keeps arrivals within {:e} s (request {id} would arrive at \
-                 {arrival_s:e} s)",
-                crate::request::MAX_ARRIVAL_S
+                "a factor that keeps arrivals within {:e} s (they would span {:e} s)",
+                crate::request::MAX_ARRIVAL_S,
+                stats.span_s
             ),
         ));
     }
-    Ok((builder.finish(), clipped, dropped))
+    Ok((stats, clipped, dropped))
 }
 
 /// Statistics of a trace file, streamed (or loaded and sorted when `options.allow_unsorted`).

@@ -240,6 +240,7 @@ pub fn detect_format(path: &Path) -> Result<TraceFormat, TraceError> {
     }
     first.extend_from_slice(&magic[..got]);
     // The first line that is not blank (the readers skip blank lines too), without a BOM.
+    // Each read ends at a newline (or the end), so the lines gathered are whole.
     let header = loop {
         let read = reader
             .read_until(b'\n', &mut first)
@@ -248,19 +249,17 @@ pub fn detect_format(path: &Path) -> Result<TraceFormat, TraceError> {
                 source,
             })?;
         let text = String::from_utf8_lossy(&first);
-        let line = text.trim_start_matches('\u{feff}').trim();
-        if !line.is_empty() {
-            break line.to_string();
+        let header = text
+            .trim_start_matches('\u{feff}')
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty());
+        if let Some(header) = header {
+            break header.to_string();
         }
         if read == 0 {
             return Err(TraceError::Empty { path: path.into() });
         }
-        // Keep any bytes after the blank line's newline (the magic may have read past it).
-        let rest = match first.iter().position(|&b| b == b'\n') {
-            Some(newline) => first.split_off(newline + 1),
-            None => Vec::new(),
-        };
-        first = rest;
     };
     if header.starts_with('{') {
         return Ok(TraceFormat::Mooncake);
